@@ -1,0 +1,101 @@
+"""The `tokennotes` console script: argparse dispatch and exit-code mapping only.
+
+Each subcommand lives in its own module, which provides ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Only the module of the command being run is
+imported, so the commit hook (`tokennotes record`) never pays for the reporter's imports.
+
+Exit codes: 0 fine; 1 a budget exceeded (gate) or a user error with its message; 2 bad usage;
+3 an internal error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+from types import ModuleType
+
+from tokennotes import __version__
+from tokennotes.errors import GateFailed, TokennotesError
+
+# command name -> module implementing it (kept in the order `--help` lists them)
+COMMANDS: dict[str, str] = {
+    "demo": "tokennotes.demo",
+    "init": "tokennotes.hooks.init",
+    "record": "tokennotes.hooks.record",
+    "sync": "tokennotes.hooks.sync",
+    "log": "tokennotes.hooks.manual",
+    "scan": "tokennotes.hooks.scan",
+    "show": "tokennotes.reporter.show",
+    "report": "tokennotes.reporter.command",
+    "dashboard": "tokennotes.reporter.dashboard",
+    "pricing": "tokennotes.pricing_update",
+}
+
+
+def _load(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(COMMANDS[name])
+    except ModuleNotFoundError as exc:
+        if exc.name == COMMANDS[name]:  # not built yet in this version
+            return None
+        raise
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tokennotes",
+        description="What your AI coding agents cost per commit and per pull request, "
+        "and what that spend shipped.",
+    )
+    parser.add_argument("--version", action="version", version=f"tokennotes {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        if only is not None and name != only:
+            continue
+        module = _load(name)
+        if module is None:
+            continue
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in args_list if not a.startswith("-")), None)
+    only = first if first in COMMANDS and "-h" not in args_list[:1] else None
+    try:
+        parser = build_parser(only)
+        args = parser.parse_args(args_list)
+        if getattr(args, "_run", None) is None:
+            parser.print_help()
+            return 2 if args_list else 0
+        return int(args._run(args))
+    except TokennotesError as exc:
+        print(f"tokennotes: {exc}", file=sys.stderr)
+        return 1
+    except GateFailed as exc:
+        print(f"tokennotes: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tokennotes: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except SystemExit as exc:  # argparse: 2 on bad usage, 0 on --help
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    except Exception:
+        traceback.print_exc()
+        print(
+            "tokennotes: internal error; please report it with the traceback above.",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

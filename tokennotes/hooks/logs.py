@@ -1,0 +1,113 @@
+"""The collectors' contract: normalised messages, per-file incremental reading, diagnostics.
+
+Every collector (claude, codex, gemini, opencode) turns an agent's logs into ``Message`` values:
+one per counted model response, or a *growth* of one already counted (``count == 0``) when a
+streamed response grew after an earlier scan saw it. Summing the messages of successive
+incremental scans gives exactly what one full scan gives.
+
+Only the standard library is imported here: this is on the commit hook's path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+AGENTS = ("claude", "codex", "gemini", "opencode")
+
+
+class Message(NamedTuple):
+    """One counted model response (or the growth of one), with non-overlapping buckets.
+
+    ``ts`` is UTC ISO-8601 ending in ``Z`` (``YYYY-MM-DDTHH:MM:SS[.fff]Z``); ``ts[:10]`` is its
+    UTC day. ``input`` is uncached input; ``output`` includes ``reasoning``; cache writes are
+    split by Anthropic's TTL classes. ``prompt`` is the whole request's prompt size
+    (input + cache read + cache write) used to pick long-context price tiers; for a growth
+    message it is the prompt of the response it belongs to.
+    """
+
+    agent: str
+    ts: str
+    session: str
+    cwd: str
+    model: str
+    input: int
+    output: int
+    cache_read: int
+    cache_write_5m: int
+    cache_write_1h: int
+    reasoning: int
+    new: int = 1
+    key: str = ""
+    recorded_cost: str | None = None
+    prompt: int = 0
+
+    @property
+    def cache_write(self) -> int:
+        return self.cache_write_5m + self.cache_write_1h
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_read + self.cache_write
+
+
+@dataclass
+class Diagnostics:
+    """What a scan skipped and why: counted, never fatal."""
+
+    malformed_lines: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    errors: list[str] = field(default_factory=list)
+    per_file: dict[str, int] = field(default_factory=dict)
+
+    def malformed(self, path: str, count: int = 1) -> None:
+        self.malformed_lines += count
+        self.per_file[path] = self.per_file.get(path, 0) + count
+
+    def error(self, where: str, problem: str) -> None:
+        if len(self.errors) < 100:
+            self.errors.append(f"{where}: {problem}")
+
+
+class FileState(NamedTuple):
+    """What an earlier scan knew of one file; ``offset`` ends the last complete line read."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    offset: int
+    carry: dict[str, Any]
+
+
+class Chunk(NamedTuple):
+    """Bytes appended to a file since the last scan, cut at the end of the last complete line.
+
+    ``data`` holds whole lines only (each ending in ``\\n``) plus, when ``tail`` is set, a last
+    line without its newline that a collector may count if it parses as complete JSON (then it
+    calls ``ScanState.consume_tail``). ``carry`` is the format's carried state from the previous
+    scan ({} when the file is read from the start), for the collector to update in place.
+    """
+
+    path: str
+    data: bytes
+    start: int
+    tail: bytes
+    carry: dict[str, Any]
+    fresh: bool
+
+
+def iter_lines(data: bytes) -> Iterator[bytes]:
+    """Lines of a chunk, without ``\\n`` and ``\\r`` ends, skipping blank ones."""
+    for line in data.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line.strip():
+            yield line
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
