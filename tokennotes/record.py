@@ -113,7 +113,7 @@ class UsageRecord:
             "messages": self.messages,
             "tokens": self.tokens.to_json(),
             "fidelity": self.fidelity,
-            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_usd": None if self.cost_usd is None else format(self.cost_usd, "f"),
             "price_table": self.price_table,
             "host": self.host,
         }
