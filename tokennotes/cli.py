@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "init": "tokennotes.hooks.init",
     "record": "tokennotes.hooks.record",
     "sync": "tokennotes.hooks.sync",
+    "doctor": "tokennotes.hooks.doctor",
     "log": "tokennotes.hooks.manual",
     "scan": "tokennotes.hooks.scan",
     "show": "tokennotes.reporter.show",
