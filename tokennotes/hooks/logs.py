@@ -11,8 +11,10 @@ Only the standard library is imported here: this is on the commit hook's path.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 AGENTS = ("claude", "codex", "gemini", "opencode")
@@ -111,3 +113,37 @@ def iter_lines(data: bytes) -> Iterator[bytes]:
 
 def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+_ISO = re.compile(
+    r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:[.,](\d+))?\s*(Z|z|[+-]\d\d(?::?\d\d)?)?\Z"
+)
+
+
+def utc_timestamp(value: object) -> str | None:
+    """An ISO-8601 timestamp as ``YYYY-MM-DDTHH:MM:SS.fffZ`` in UTC, or None when unreadable.
+
+    The common form (already UTC, milliseconds, ``Z``) is returned as it is; other precisions
+    are cut or padded to milliseconds, offsets are converted, and a time without an offset is
+    taken as UTC. Every collector emits this one form, so timestamps compare as strings.
+    """
+    if type(value) is not str:
+        return None
+    if len(value) == 24 and value[23] == "Z" and value[19] == "." and value[10] == "T":
+        return value
+    match = _ISO.match(value.strip())
+    if match is None:
+        return None
+    day, clock, fraction, offset = match.groups()
+    millis = (fraction or "").ljust(3, "0")[:3]
+    try:
+        moment = datetime.fromisoformat(f"{day}T{clock}.{millis}")
+    except ValueError:
+        return None
+    if offset in (None, "Z", "z"):
+        return f"{day}T{clock}.{millis}Z"
+    sign = -1 if offset[0] == "-" else 1
+    digits = offset[1:].replace(":", "")
+    shift = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+    moment = (moment - sign * shift).replace(tzinfo=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
