@@ -1,0 +1,586 @@
+"""Git notes and repository access: the one module that knows git.
+
+Everything here talks to git through the ``git`` command: importing pygit2 costs about 60 ms,
+the whole commit hook has a budget of 60 ms, and one ``git notes add`` takes about 3 ms. The
+reads that the reporter does in bulk use the fastest way measured in
+``benchmarks/notes_read_bench.py`` (``git notes list`` piped into one ``git cat-file --batch``).
+
+Rules kept here (``spec/git-notes.md``): notes are written only through ``git notes`` (never by
+building fanout paths), a note is the sorted unique set of its lines, and the shared ref is moved
+only by a ``cat_sort_uniq`` merge and a non-forced push.
+
+``repo`` is always a path inside the repository: its work tree, a subdirectory, a linked
+worktree, or a bare repository's directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import IO, NamedTuple, TypeAlias
+
+from tokennotes.config import NOTES_REF
+from tokennotes.errors import TokennotesError
+from tokennotes.record import merge_note_lines
+
+RepoPath: TypeAlias = "str | os.PathLike[str]"
+
+SYNC_ENV = "TOKENNOTES_SYNC"  # set for the git commands a sync runs; our hook returns at once
+STATE_DIR = "tokennotes"  # under the common git dir: lock file, hook log
+LOCK_FILE = "notes.lock"
+# Variables git exports to hooks that would point our commands at another repository than
+# ``repo`` (e.g. GIT_INDEX_FILE during post-commit, GIT_DIR in worktrees and submodules).
+_LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR")
+_LOCK_TIMEOUT = 10.0  # seconds to wait for another tokennotes process writing the notes ref
+_WRITE_ATTEMPTS = 6  # git's own ref lock: retries with jitter, about 1.6 s in all
+_WRITE_BACKOFF = 0.05  # seconds, doubled per retry, times a jitter of 0.5-1
+_PUSH_BACKOFF = 0.2  # seconds before the second sync attempt, doubled per attempt, jittered
+_NETWORK_SLACK = 30.0  # seconds a fetch or push may exceed the sync's time bound
+_SIMPLE_REMOTE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
+
+
+class GitError(TokennotesError):
+    """A git command failed; the message names the command and git's own last words."""
+
+    def __init__(self, args: Sequence[str], returncode: int, stderr: str, hint: str = "") -> None:
+        self.command = list(args)
+        self.returncode = returncode
+        self.stderr = stderr
+        last = _last_line(stderr) or f"exit status {returncode}"
+        message = f"git {' '.join(self.command[:2])} failed: {last}"
+        super().__init__(f"{message}. {hint}" if hint else message)
+
+
+class NotesLockedError(GitError):
+    """The notes ref stayed locked by another process for longer than the retries allow."""
+
+
+class CommitNotes(NamedTuple):
+    """One commit of a range with its note on the notes ref ("" when it has none)."""
+
+    sha: str
+    parents: tuple[str, ...]
+    author_email: str
+    committer_ts: int  # seconds since the epoch
+    subject: str
+    note_text: str
+
+
+class SyncStatus(Enum):
+    PUSHED = "pushed"
+    UP_TO_DATE = "up to date"
+    NOTHING = "nothing to share"  # neither this clone nor the remote has notes
+    SKIPPED = "skipped"  # re-entered from a sync's own push
+    REJECTED = "rejected"  # the remote kept moving; gave up after the attempts or time bound
+    FAILED = "failed"  # fetch, merge or push failed (unreachable remote, no permission, ...)
+
+
+class SyncResult(NamedTuple):
+    """What one run of the fetch → merge → push loop did."""
+
+    status: SyncStatus
+    attempts: int
+    message: str  # one line for people
+    detail: str = ""  # git's own output, for the hook log
+
+    @property
+    def ok(self) -> bool:
+        """Whether the remote now has every note this clone had (or nothing had to be done)."""
+        return self.status not in (SyncStatus.REJECTED, SyncStatus.FAILED)
+
+
+class _Location(NamedTuple):
+    git_dir: Path
+    common_dir: Path
+    toplevel: Path | None  # None in a bare repository
+
+
+# --- running git -------------------------------------------------------------------------
+
+
+def _last_line(text: str) -> str:
+    """git's reason in one line: its first ``fatal:``/``error:`` line, else its last line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in lines:
+        for prefix in ("fatal: ", "error: "):
+            if line.startswith(prefix):
+                return line[len(prefix) :]
+    return lines[-1] if lines else ""
+
+
+def _env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {
+        k: v for k, v in (os.environ if base is None else base).items() if k not in _LOCATION_VARS
+    }
+    env["LC_ALL"] = "C"  # stable messages to match ("cannot lock ref", "no note found")
+    env.pop("LANGUAGE", None)
+    return env
+
+
+def _run(
+    repo: RepoPath,
+    args: Sequence[str],
+    *,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    command = ["git", *args]
+    try:
+        result = subprocess.run(
+            command,
+            cwd=repo,
+            input=input,
+            capture_output=True,
+            env=_env(env),
+            check=False,
+            timeout=timeout,
+        )
+    except FileNotFoundError as exc:
+        if exc.filename == "git" or not Path(repo).is_dir():
+            what = "git was not found; is it installed?" if exc.filename == "git" else ""
+            raise GitError(args, 127, what or f"no such directory: {repo}") from None
+        raise
+    except subprocess.TimeoutExpired:
+        raise GitError(args, -1, f"timed out after {timeout:.0f} s") from None
+    if check and result.returncode != 0:
+        raise GitError(args, result.returncode, _decode(result.stderr))
+    return result
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+# --- where the repository is ----------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _locate(path: str) -> _Location:
+    args = ["rev-parse", "--absolute-git-dir", "--git-common-dir", "--show-toplevel"]
+    result = _run(path, args, check=False)
+    lines = os.fsdecode(result.stdout).splitlines()
+    if len(lines) < 2:
+        raise GitError(
+            args,
+            result.returncode,
+            _decode(result.stderr),
+            hint=f"Is {path} inside a git repository?",
+        )
+    common = lines[1]
+    if not os.path.isabs(common):
+        common = os.path.normpath(os.path.join(path, common))
+    toplevel = Path(lines[2]) if result.returncode == 0 and len(lines) > 2 else None
+    return _Location(Path(lines[0]), Path(common), toplevel)
+
+
+def _where(repo: RepoPath) -> _Location:
+    return _locate(os.path.abspath(os.fspath(repo)))
+
+
+def git_dir(repo: RepoPath) -> Path:
+    """The repository's git dir (a linked worktree's own one, under ``.git/worktrees/``)."""
+    return _where(repo).git_dir
+
+
+def common_dir(repo: RepoPath) -> Path:
+    """The git dir shared by all worktrees (refs, objects, our state and logs live here)."""
+    return _where(repo).common_dir
+
+
+def toplevel(repo: RepoPath) -> Path:
+    """The root of the work tree that contains ``repo``; a bare repository has none."""
+    top = _where(repo).toplevel
+    if top is None:
+        raise TokennotesError(f"{repo} is a bare repository: it has no work tree")
+    return top
+
+
+def worktree_roots(repo: RepoPath) -> list[str]:
+    """The work tree roots of the repository: the main one first, then linked worktrees."""
+    out = _run(repo, ["worktree", "list", "--porcelain"]).stdout
+    roots: list[str] = []
+    for block in os.fsdecode(out).split("\n\n"):
+        lines = block.splitlines()
+        if not lines or not lines[0].startswith("worktree ") or "bare" in lines[1:]:
+            continue
+        roots.append(lines[0][len("worktree ") :])
+    return roots
+
+
+def notes_ref_exists(repo: RepoPath, ref: str = NOTES_REF) -> bool:
+    """Whether ``ref`` exists in the repository."""
+    return _tips(repo, ref)[ref] is not None
+
+
+def _tips(repo: RepoPath, *refs: str) -> dict[str, str | None]:
+    """The commit each of ``refs`` points at (None when it does not exist), in one git call."""
+    out = _run(repo, ["for-each-ref", "--format=%(objectname) %(refname)", *refs]).stdout
+    found: dict[str, str | None] = dict.fromkeys(refs)
+    for line in os.fsdecode(out).splitlines():
+        sha, _, name = line.partition(" ")
+        if name in found:
+            found[name] = sha
+    return found
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def read_note(repo: RepoPath, rev: str, ref: str = NOTES_REF) -> str:
+    """The note on ``rev`` ("" when it has none or the ref does not exist yet)."""
+    args = ["notes", f"--ref={ref}", "show", "--end-of-options", rev]
+    result = _run(repo, args, check=False)
+    if result.returncode == 0:
+        return _decode(result.stdout)
+    if b"no note found" in result.stderr:
+        return ""
+    raise GitError(args, result.returncode, _decode(result.stderr))
+
+
+_LOG_FORMAT = "%H%x1f%P%x1f%ct%x1f%ae%x1f%s%x1f%N"
+
+
+def read_range(
+    repo: RepoPath, range_spec: str | Sequence[str], ref: str = NOTES_REF
+) -> list[CommitNotes]:
+    """Every commit of a range (``git log`` order) with its note, from one ``git log`` call.
+
+    ``range_spec`` is what ``git log`` takes: ``"base..head"``, ``"HEAD"``, ``"a b ^c"`` (a
+    string is split on whitespace) or a list of revisions.
+    """
+    revs = range_spec.split() if isinstance(range_spec, str) else list(range_spec)
+    args = [
+        "log",
+        "-z",
+        "--no-show-signature",
+        "--no-notes",
+        f"--notes={ref}",
+        f"--format={_LOG_FORMAT}",
+        "--end-of-options",
+        *revs,
+        "--",
+    ]
+    out = _run(repo, args).stdout
+    commits: list[CommitNotes] = []
+    for chunk in out.split(b"\0"):
+        if not chunk:
+            continue
+        sha, parents, ts, email, rest = chunk.split(b"\x1f", 4)
+        # a note that is JSON lines never holds a raw \x1f; a subject might: split at the last
+        subject, _, note = rest.rpartition(b"\x1f")
+        commits.append(
+            CommitNotes(
+                sha=sha.decode(),
+                parents=tuple(parents.decode().split()),
+                author_email=_decode(email),
+                committer_ts=int(ts),
+                subject=_decode(subject),
+                note_text=_decode(note),
+            )
+        )
+    return commits
+
+
+def read_all_notes(repo: RepoPath, ref: str = NOTES_REF) -> Generator[tuple[str, str], None, None]:
+    """Every (annotated object, note text) pair on ``ref``; nothing when the ref is missing.
+
+    ``git notes list`` (which knows git's fanout) is piped straight into one
+    ``git cat-file --batch``; Python only parses the batch output as it streams in. Notes on
+    objects this clone lacks are returned too: they are valid records.
+    """
+    env = _env()
+    lister = subprocess.Popen(
+        ["git", "notes", f"--ref={ref}", "list"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    batch = subprocess.Popen(
+        ["git", "cat-file", "--buffer", "--batch=%(objectname) %(objectsize) %(rest)"],
+        cwd=repo,
+        stdin=lister.stdout,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert lister.stdout is not None and batch.stdout is not None
+    lister.stdout.close()  # cat-file holds the read end now
+    try:
+        yield from _parse_batch(batch.stdout)
+        batch.stdout.close()
+        if batch.wait() != 0:
+            raise GitError(["cat-file", "--batch"], batch.returncode, "")
+        stderr = lister.stderr.read() if lister.stderr is not None else b""
+        if lister.wait() != 0:
+            raise GitError(["notes", "list"], lister.returncode, _decode(stderr))
+    finally:
+        for proc in (lister, batch):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+def _parse_batch(stream: IO[bytes]) -> Iterator[tuple[str, str]]:
+    readline, read = stream.readline, stream.read
+    while True:
+        header = readline()
+        if not header:
+            return
+        blob, size, rest = header.rstrip(b"\n").split(b" ", 2)
+        if size == b"missing":  # "<blob> missing": a broken or partial clone
+            continue
+        length = int(size)
+        body = read(length + 1)
+        if len(body) != length + 1:
+            raise GitError(["cat-file", "--batch"], 0, f"truncated output for {blob.decode()}")
+        yield rest.decode(), _decode(body[:length])
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _write_lock(repo: RepoPath, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
+    """Serialise tokennotes' own writers of the notes ref across processes and worktrees.
+
+    ``git notes add`` reads the notes tree, builds the new one and then moves the ref without
+    checking that it still points where it did: two writers a few milliseconds apart silently
+    drop one note (40 parallel ``git notes add`` kept 14 notes here). An advisory lock on a file
+    under the common git dir closes that window for every tokennotes process.
+    """
+    directory = common_dir(repo) / STATE_DIR
+    directory.mkdir(exist_ok=True)
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _try_lock(fd):
+            if time.monotonic() > deadline:
+                raise NotesLockedError(
+                    ["notes"],
+                    1,
+                    f"another tokennotes process held {directory / LOCK_FILE} for {timeout:.0f} s",
+                )
+            time.sleep(random.uniform(0.002, 0.02))
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+if sys.platform == "win32":  # pragma: no cover (the tests run on POSIX)
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+def _is_ref_lock_error(stderr: bytes) -> bool:
+    return b"cannot lock ref" in stderr or (b".lock'" in stderr and b"File exists" in stderr)
+
+
+def write_note(repo: RepoPath, rev: str, lines: Iterable[str], ref: str = NOTES_REF) -> bool:
+    """Add ``lines`` to the note on ``rev``: the sorted unique union with what is there.
+
+    Returns False (and writes nothing) when the note would not change. The body goes to
+    ``git notes add -f -F -`` on stdin, so the same set of lines always makes the same blob.
+    Pass a full SHA for ``rev`` when a name like HEAD may move meanwhile. tokennotes' own
+    writers wait for each other (``_write_lock``); when git itself holds the ref's lock (say an
+    amend in another worktree copying notes), retries a few times with jitter, then raises
+    ``NotesLockedError``.
+    """
+    new_lines = list(lines)
+    with _write_lock(repo):
+        existing = read_note(repo, rev, ref)
+        body = merge_note_lines(existing, new_lines)
+        if not body or body == existing:
+            return False
+        args = ["notes", f"--ref={ref}", "add", "-f", "-F", "-", "--end-of-options", rev]
+        data = body.encode("utf-8")
+        for attempt in range(_WRITE_ATTEMPTS):
+            result = _run(repo, args, input=data, check=False)
+            if result.returncode == 0:
+                return True
+            if not _is_ref_lock_error(result.stderr):
+                break
+            if attempt + 1 < _WRITE_ATTEMPTS:
+                time.sleep(random.uniform(0.5, 1.0) * _WRITE_BACKOFF * 2**attempt)
+        stderr = _decode(result.stderr)
+        if _is_ref_lock_error(result.stderr):
+            raise NotesLockedError(
+                args,
+                result.returncode,
+                stderr,
+                hint=f"If no git process is running, remove the stale {ref}.lock "
+                f"under {common_dir(repo)}.",
+            )
+        raise GitError(args, result.returncode, stderr)
+
+
+def copy_note(repo: RepoPath, src_rev: str, dst_rev: str, ref: str = NOTES_REF) -> bool:
+    """Union the lines of ``src_rev``'s note into ``dst_rev``'s (cherry-picks, landings).
+
+    Lines are copied byte for byte; returns whether ``dst_rev``'s note changed.
+    """
+    text = read_note(repo, src_rev, ref)
+    return write_note(repo, dst_rev, text.split("\n"), ref) if text else False
+
+
+# --- sharing: the fetch → merge → push loop -------------------------------------------------
+
+
+def tracking_ref(remote: str, ref: str = NOTES_REF) -> str:
+    """The local ref that mirrors ``ref`` of ``remote``: ``refs/notes/remotes/<remote>/<name>``.
+
+    A remote given as a URL (``git push <url>``) gets a stable name derived from the URL.
+    """
+    if not ref.startswith("refs/notes/"):
+        raise TokennotesError(f"{ref}: a notes ref must start with refs/notes/")
+    name = ref[len("refs/notes/") :]
+    if not _SIMPLE_REMOTE.fullmatch(remote) or ".." in remote or remote.endswith(".lock"):
+        remote = "url-" + hashlib.sha256(remote.encode()).hexdigest()[:12]
+    return f"refs/notes/remotes/{remote}/{name}"
+
+
+def _push_outcome(stdout: bytes) -> tuple[str, str]:
+    """(flag, summary) of the pushed ref from ``git push --porcelain``."""
+    for line in _decode(stdout).splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and len(parts[0]) == 1:
+            return parts[0], parts[2]
+    return "", ""
+
+
+def _retryable(summary: str) -> bool:
+    """Whether a push was refused only because the remote moved (or was busy) meanwhile."""
+    if summary.startswith("[rejected]"):
+        return True
+    busy = ("failed to update ref", "cannot lock ref", "incorrect old value", "failed to lock")
+    return summary.startswith("[remote rejected]") and any(b in summary for b in busy)
+
+
+def _merge(repo: RepoPath, ref: str, tracking: str) -> tuple[str, str]:
+    """Fold the tracking ref into ``ref`` (or adopt it).
+
+    Returns the commits ``ref`` and the tracking ref then point at ("" for a missing ref).
+    """
+    with _write_lock(repo):
+        tips = _tips(repo, ref, tracking)
+        local, theirs = tips[ref] or "", tips[tracking] or ""
+        if not theirs or local == theirs:
+            return local, theirs
+        if not local:
+            message = "tokennotes sync: start from the remote's notes"
+            _run(repo, ["update-ref", "-m", message, ref, theirs, ""])
+            return theirs, theirs
+        _run(repo, ["notes", f"--ref={ref}", "merge", "-q", "-s", "cat_sort_uniq", tracking])
+        return _tips(repo, ref)[ref] or "", theirs
+
+
+def sync_notes(
+    repo: RepoPath,
+    remote: str = "origin",
+    ref: str = NOTES_REF,
+    *,
+    attempts: int = 5,
+    max_seconds: float = 10.0,
+    environ: Mapping[str, str] = os.environ,
+) -> SyncResult:
+    """Share the notes ref with ``remote``: fetch, merge with ``cat_sort_uniq``, push; retry.
+
+    1. Fetch ``+<ref>*`` (forced, ``--no-tags``, ``--prune``) into the tracking ref
+       ``refs/notes/remotes/<remote>/<name>``; the glob makes a missing remote ref no error.
+    2. Without a local ref, point it at the tracking ref; else merge the tracking ref into it
+       with ``cat_sort_uniq`` (the exact union of lines; works on unrelated histories too).
+    3. Push ``<ref>:<ref>`` without force and with ``--no-verify``; every git command gets
+       ``TOKENNOTES_SYNC=1`` so our own pre-push hook returns at once if it is re-entered.
+    4. When the push is rejected because the remote moved, sleep with jitter and start over,
+       at most ``attempts`` times and ``max_seconds`` in all.
+
+    Never raises for git trouble: the result says what happened. Called with
+    ``TOKENNOTES_SYNC`` set in ``environ`` it does nothing (``SyncStatus.SKIPPED``).
+    """
+    if environ.get(SYNC_ENV):
+        return SyncResult(SyncStatus.SKIPPED, 0, "already inside a tokennotes sync")
+    try:
+        tracking = tracking_ref(remote, ref)
+    except TokennotesError as exc:
+        return SyncResult(SyncStatus.FAILED, 0, str(exc))
+    env = {**environ, SYNC_ENV: "1"}
+    refspec = f"+{ref}*:{tracking}*"
+    start = time.monotonic()
+    deadline = start + max_seconds
+    attempt = 0
+    while True:
+        attempt += 1
+        network_timeout = max(deadline - time.monotonic(), 0.0) + _NETWORK_SLACK
+        fetch_args = ["fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head"]
+        fetch_args += ["--no-recurse-submodules", remote, refspec]
+        try:
+            fetched = _run(repo, fetch_args, env=env, check=False, timeout=network_timeout)
+            if fetched.returncode != 0:
+                stderr = _decode(fetched.stderr)
+                return SyncResult(
+                    SyncStatus.FAILED,
+                    attempt,
+                    f"could not fetch notes from {remote}: {_last_line(stderr)}",
+                    stderr,
+                )
+            local, theirs = _merge(repo, ref, tracking)
+            if not local:
+                return SyncResult(SyncStatus.NOTHING, attempt, f"no notes here or on {remote}")
+            if local == theirs:
+                return SyncResult(SyncStatus.UP_TO_DATE, attempt, f"notes up to date with {remote}")
+            push_args = ["push", "--porcelain", "--no-verify", remote, f"{ref}:{ref}"]
+            pushed = _run(repo, push_args, env=env, check=False, timeout=network_timeout)
+        except GitError as exc:
+            return SyncResult(SyncStatus.FAILED, attempt, str(exc), exc.stderr)
+        flag, summary = _push_outcome(pushed.stdout)
+        detail = _decode(pushed.stdout + pushed.stderr)
+        if pushed.returncode == 0:
+            if flag == "=":
+                return SyncResult(SyncStatus.UP_TO_DATE, attempt, f"notes up to date with {remote}")
+            return SyncResult(SyncStatus.PUSHED, attempt, f"notes pushed to {remote}")
+        if not _retryable(summary):
+            reason = summary or _last_line(_decode(pushed.stderr))
+            return SyncResult(
+                SyncStatus.FAILED, attempt, f"could not push notes to {remote}: {reason}", detail
+            )
+        delay = random.uniform(0.5, 1.0) * _PUSH_BACKOFF * 2 ** (attempt - 1)
+        if attempt >= attempts or time.monotonic() + delay > deadline:
+            spent = time.monotonic() - start
+            return SyncResult(
+                SyncStatus.REJECTED,
+                attempt,
+                f"{remote} kept moving: notes push rejected {attempt} times in {spent:.1f} s "
+                f"({summary}); they go with the next sync",
+                detail,
+            )
+        time.sleep(delay)
