@@ -1,0 +1,532 @@
+"""`tokennotes record`: the post-commit hook that writes HEAD's note.
+
+What one run does (DESIGN.md "Attribution", spec/git-notes.md §5):
+
+1. While a rebase is in progress (``rebase-merge``/``rebase-apply`` in the git dir) it does
+   nothing: git copies the notes itself when the rebase ends (``notes.rewriteRef``).
+2. On a cherry-pick (``CHERRY_PICK_HEAD``) it copies the source commit's note lines onto HEAD and
+   nothing else.
+3. Otherwise, holding ``<common git dir>/tokennotes/record.lock``: it checks the per-clone git
+   config, reads what the agents appended to their logs since the last run, keeps the messages
+   of this repository after the watermark (``attribute``), adds the pending manual entries
+   (``manual``), classifies the commit (``classify``), and writes the sorted, unique union of
+   the new lines and HEAD's current note. Only after the note is written does it move the
+   watermark, save the scan offsets and drop the consumed manual entries, so a failure loses
+   nothing: the spend goes to the next commit.
+4. On ``commit --amend`` (HEAD's reflog entry says so) the new output records supersede those of
+   the commit it replaced, whose note git copies over afterwards; usage continues normally.
+
+As a hook (``--hook`` or ``PRE_COMMIT=1`` in the environment) it always exits 0: trouble prints
+one line and the details go to ``<common git dir>/tokennotes/hook.log``. ``--dry-run`` shows the
+lines it would write and changes nothing; ``--json`` prints what it wrote (or would write).
+
+Only the standard library and the package's core modules are imported: no pygit2, requests,
+jinja2 or matplotlib on this path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+
+from tokennotes.config import (
+    CONFIG_FILE,
+    Config,
+    ScoringConfig,
+    default_config,
+    load_config_cached,
+)
+from tokennotes.errors import TokennotesError
+from tokennotes.hooks import attribute, classify
+from tokennotes.hooks.attribute import RepoDirs, Window, hook_lock, repo_dirs, run_git
+from tokennotes.hooks.hooklog import HookLog
+from tokennotes.hooks.logs import Diagnostics, Message
+from tokennotes.hooks.manual import consume_pending, pending_record, read_pending
+from tokennotes.record import (
+    OutputRecord,
+    Record,
+    UsageRecord,
+    dump_record,
+    make_id,
+    parse_note,
+    short_hash,
+)
+
+if TYPE_CHECKING:
+    from tokennotes.hooks.state import ScanState
+
+HELP = "the post-commit hook: attribute agent spend and write HEAD's note"
+
+
+# -- what HEAD is -----------------------------------------------------------------------------
+
+
+class HeadCommit(NamedTuple):
+    sha: str
+    parents: tuple[str, ...]
+    time: int  # committer time, seconds since the epoch
+    author: str
+    message: str
+    branch: str
+    changes: tuple[classify.Change, ...]  # no words counted yet
+
+    @property
+    def ts(self) -> str:
+        return attribute.iso_from_seconds(self.time)
+
+
+# `git log` options that keep a user's config (diff.renames, log.showSignature, diff.relative,
+# external diff drivers, textconv, colour) out of what we parse.
+_PLAIN_DIFF = ("--no-renames", "--no-ext-diff", "--no-textconv", "--no-color", "--no-relative")
+
+
+def read_head(repo: Path) -> HeadCommit:
+    """HEAD's sha, parents, committer time, author email, branch, message and changed files.
+
+    One ``git log -1 -z --raw --numstat`` call: the header fields are NUL-separated, then the
+    raw and numstat entries follow (a root commit is diffed against the empty tree; a merge
+    commit shows no diff).
+    """
+    out = run_git(
+        repo,
+        "-c",
+        "log.showRoot=true",
+        "log",
+        "-1",
+        "-z",
+        "--no-show-signature",
+        "--format=%H%x00%P%x00%ct%x00%ae%x00%D%x00%B%x00",
+        "--raw",
+        "--numstat",
+        *_PLAIN_DIFF,
+        "HEAD",
+        "--",
+    )
+    fields = out.split(b"\0", 6)
+    if len(fields) < 7:
+        raise TokennotesError("git log gave an unexpected answer for HEAD")
+    sha, parents, ctime, author, refs, message = (f.decode("utf-8", "replace") for f in fields[:6])
+    branch = ""
+    for ref in refs.split(", "):
+        if ref.startswith("HEAD -> "):
+            branch = ref[len("HEAD -> ") :].strip()
+    return HeadCommit(
+        sha=sha.strip(),
+        parents=tuple(parents.split()),
+        time=int(ctime),
+        author=author,
+        message=message.rstrip("\n"),
+        branch=branch,
+        changes=tuple(classify.parse_raw_numstat(fields[6].lstrip(b"\0\n"))),
+    )
+
+
+def amended_from(git_dir: Path, head: str) -> str | None:
+    """The commit ``head`` replaced when HEAD's last reflog entry is ``commit (amend)``."""
+    path = git_dir / "logs" / "HEAD"
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - 8192))
+            tail = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    lines = [line for line in tail.split("\n") if line.strip()]
+    if not lines:
+        return None
+    fields, _, what = lines[-1].partition("\t")
+    parts = fields.split(" ", 2)
+    if len(parts) < 2 or parts[1] != head or not what.startswith("commit (amend)"):
+        return None
+    return parts[0]
+
+
+def count_words(repo: Path, head: HeadCommit, scoring: ScoringConfig) -> list[classify.Change]:
+    """HEAD's changes with the words added to its prose files (one more git call, if any)."""
+    changes = list(head.changes)
+    prose = [c.path for c in changes if not c.deleted and classify.is_prose(c.path, scoring)]
+    if not prose:
+        return changes
+    patch = run_git(
+        repo,
+        "-c",
+        "core.quotePath=false",
+        "-c",
+        "log.showRoot=true",
+        "log",
+        "-1",
+        "--format=",
+        "-p",
+        "-U0",
+        *_PLAIN_DIFF,
+        head.sha,
+        "--",
+        *prose,
+    ).decode("utf-8", "replace")
+    words = classify.added_words(patch)
+    return [c._replace(words=words.get(c.path, 0)) for c in changes]
+
+
+def output_records(
+    head: HeadCommit, shipped: list[classify.Shipped], supersedes: tuple[str, ...]
+) -> list[OutputRecord]:
+    return [
+        OutputRecord(
+            id=make_id("output", head.sha, s.type),
+            ts=head.ts,
+            commit=head.sha,
+            type=s.type,
+            items=s.items,
+            points=s.points,
+            files=s.files,
+            insertions=s.insertions,
+            deletions=s.deletions,
+            words=s.words,
+            rule=s.rule,
+            author=head.author,
+            branch=head.branch,
+            supersedes=supersedes,
+        )
+        for s in shipped
+    ]
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+class Outcome:
+    """What a run did (or, dry, would do): ``recorded``, ``dry-run``, ``copied``, ``skipped``."""
+
+    def __init__(
+        self,
+        action: str,
+        *,
+        commit: str = "",
+        reason: str = "",
+        window: Window | None = None,
+        records: list[Record] | None = None,
+        lines: list[str] | None = None,
+    ) -> None:
+        self.action = action
+        self.commit = commit
+        self.reason = reason
+        self.window = window
+        self.records: list[Record] = records or []
+        self.lines: list[str] = lines or []
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "commit": self.commit,
+            "reason": self.reason,
+            "window": None
+            if self.window is None
+            else {"start": self.window.start, "end": self.window.end},
+            "records": [r.to_json() for r in self.records],
+            "lines": self.lines,
+        }
+
+
+def _host() -> str:
+    try:
+        name = os.uname().nodename
+    except AttributeError:  # pragma: no cover - Windows
+        import socket
+
+        name = socket.gethostname()
+    return short_hash(name, 8)
+
+
+def load_repo_config(root: Path, dirs: RepoDirs, log: HookLog) -> Config:
+    """The repository's config; a missing or broken file means the defaults (and one line)."""
+    if not (root / CONFIG_FILE).exists():
+        log.problem(
+            f"no {CONFIG_FILE} in {root}; using the defaults (`tokennotes init` writes one)",
+            f"{root / CONFIG_FILE}: missing",
+        )
+        return default_config()
+    try:
+        return load_config_cached(root, dirs.state_dir)
+    except TokennotesError as exc:
+        log.problem(f"{CONFIG_FILE} is invalid, using the defaults: {exc}", str(exc))
+        return default_config()
+
+
+def _trace() -> str:
+    import traceback
+
+    return traceback.format_exc()
+
+
+def _config_stamp(dirs: RepoDirs, notes_ref: str) -> str:
+    try:
+        st = os.stat(dirs.common_dir / "config")
+    except OSError:
+        return ""
+    return f"{notes_ref}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}"
+
+
+def ensure_clone_config(dirs: RepoDirs, notes_ref: str, log: HookLog) -> None:
+    """Add the per-clone notes config (spec/git-notes.md §3) when it may be missing.
+
+    Checked with ``gitconfig.ensure_git_config`` (one git call), and skipped while the clone's
+    config file is exactly as it was after the last check (one ``stat``).
+    """
+    marker = dirs.state_dir / "gitconfig.checked"
+    try:
+        if marker.read_text(encoding="utf-8") == _config_stamp(dirs, notes_ref):
+            return
+    except OSError:
+        pass
+    from tokennotes.hooks.gitconfig import GitConfigError, ensure_git_config
+
+    try:
+        added = ensure_git_config(dirs.toplevel, notes_ref)
+    except (GitConfigError, OSError) as exc:
+        log.problem(f"could not check the git config: {exc}", _trace())
+        return
+    if added:
+        log.note(f"added git config: {', '.join(added)}")
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(_config_stamp(dirs, notes_ref), encoding="utf-8")
+    except OSError:
+        pass  # only costs a check next time
+
+
+def _open_state(path: Path, log: HookLog) -> ScanState:
+    """The scan state; an unreadable one is moved aside (and said so) and a new one begun."""
+    from tokennotes.hooks.state import ScanState, StateError
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return ScanState(path)
+    except StateError as exc:
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        try:
+            os.replace(path, aside)
+        except OSError:
+            path.unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        log.problem(
+            f"the scan state was unreadable; moved it to {aside.name} and started afresh",
+            str(exc),
+        )
+        return ScanState(path)
+
+
+def _diagnostics(diags: Mapping[str, Diagnostics], log: HookLog) -> None:
+    for agent, diag in diags.items():
+        if diag.errors:
+            log.problem(
+                f"{agent}: {len(diag.errors)} problem(s) reading its logs ({diag.errors[0]})",
+                "\n".join(diag.errors),
+            )
+
+
+def collect_window(
+    state: ScanState,
+    dirs: RepoDirs,
+    head: HeadCommit,
+    config: Config,
+    log: HookLog,
+    *,
+    environ: Mapping[str, str],
+    home: Path,
+    now_ns: int,
+) -> tuple[Window, list[Message]]:
+    """Fix the window and read this repository's messages in it (moving ``state``'s offsets)."""
+    from tokennotes.hooks.collect import agent_homes, collect_messages
+    from tokennotes.hooks.repomap import RepoMatcher, repo_roots
+
+    watermark = state.get_meta(attribute.WATERMARK_KEY)
+    parent_time: int | None = None
+    if not watermark and head.parents:
+        parent_time = int(run_git(dirs.toplevel, "log", "-1", "--format=%ct", head.parents[0]))
+    window = attribute.open_window(
+        watermark,
+        now_ns=now_ns,
+        parent_time=parent_time,
+        max_lookback_seconds=config.attribution.max_lookback_seconds,
+    )
+    # a log file last modified before the window opened holds nothing for it: not even opened
+    state.since_ns = window.start_ns - 1_000_000_000
+    if (dirs.common_dir / "worktrees").is_dir():
+        roots: list[str] = repo_roots(dirs.toplevel)
+    else:
+        roots = [str(dirs.toplevel)]
+    inside = RepoMatcher(roots)
+    diags: dict[str, Diagnostics] = {}
+    homes = agent_homes(config.agents, environ, home, diags)
+    messages = list(
+        attribute.select_messages(collect_messages(homes, state, diags), window, inside)
+    )
+    _diagnostics(diags, log)
+    return window, messages
+
+
+def record_commit(
+    repo: Path,
+    *,
+    log: HookLog,
+    dry_run: bool = False,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Outcome:
+    """Attribute, classify and write HEAD's note (see the module doc)."""
+    environ = os.environ if environ is None else environ
+    home = Path.home() if home is None else home
+    dirs = repo_dirs(repo)
+    log.common_dir = dirs.common_dir
+    if (dirs.git_dir / "rebase-merge").exists() or (dirs.git_dir / "rebase-apply").exists():
+        return Outcome("skipped", reason="a rebase is in progress; git carries the notes")
+    config = load_repo_config(dirs.toplevel, dirs, log)
+    ref = config.notes_ref
+    if not dry_run:
+        ensure_clone_config(dirs, ref, log)
+    from tokennotes import notes
+
+    pick = dirs.git_dir / "CHERRY_PICK_HEAD"
+    if pick.exists():
+        source = pick.read_text(encoding="ascii", errors="replace").strip()
+        head_sha = run_git(dirs.toplevel, "rev-parse", "HEAD").decode().strip()
+        lines = sorted(
+            {
+                line
+                for line in notes.read_note(dirs.toplevel, source, ref).split("\n")
+                if line.strip()
+            }
+        )
+        if not dry_run and lines:
+            notes.copy_note(dirs.toplevel, source, head_sha, ref=ref)
+        return Outcome(
+            "copied" if not dry_run else "dry-run",
+            commit=head_sha,
+            reason=f"cherry-pick of {source}",
+            lines=lines,
+        )
+
+    with hook_lock(dirs.common_dir):
+        head = read_head(dirs.toplevel)
+        now_ns = time.time_ns()
+        state = _open_state(dirs.state_dir / attribute.STATE_FILE, log)
+        try:
+            window, messages = collect_window(
+                state, dirs, head, config, log, environ=environ, home=home, now_ns=now_ns
+            )
+            pricer, price_problems = attribute.load_pricer(config.pricing, dirs.toplevel)
+            for problem in price_problems:
+                log.problem(problem.split(";")[0], problem)
+            host = _host()
+            records: list[Record] = list(
+                attribute.group_usage(
+                    messages, window=window, pricer=pricer, host=host, commit=head.sha
+                )
+            )
+            pending, problems = read_pending(dirs.common_dir)
+            for problem in problems:
+                log.problem("a pending manual entry was unreadable and skipped", problem)
+            for entry in pending:
+                records.append(
+                    pending_record(
+                        entry,
+                        commit=head.sha,
+                        cost_usd=pricer.cost_of(entry.model, entry.tokens, ""),
+                        price_table=pricer.version,
+                        host=host,
+                    )
+                )
+            if len(head.parents) <= 1:  # a merge ships what its merged commits shipped
+                supersedes: tuple[str, ...] = ()
+                old = amended_from(dirs.git_dir, head.sha)
+                if old:
+                    previous = parse_note(notes.read_note(dirs.toplevel, old, ref))
+                    supersedes = tuple(
+                        sorted(r.id for r in previous.records if isinstance(r, OutputRecord))
+                    )
+                changes = count_words(dirs.toplevel, head, config.scoring)
+                shipped = classify.classify(head.message, changes, config.scoring)
+                records.extend(output_records(head, shipped, supersedes))
+            lines = sorted({dump_record(r) for r in records})
+            outcome = Outcome(
+                "dry-run" if dry_run else "recorded",
+                commit=head.sha,
+                window=window,
+                records=records,
+                lines=lines,
+            )
+            if dry_run:
+                return outcome
+            notes.write_note(dirs.toplevel, head.sha, lines, ref)
+            state.set_meta(attribute.WATERMARK_KEY, attribute.next_watermark(window, messages))
+            state.save()
+            consume_pending(dirs.common_dir, [e.id for e in pending])
+            return outcome
+        finally:
+            state.close()
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run", action="store_true", help="show the lines it would write; change nothing"
+    )
+    parser.add_argument("--json", action="store_true", help="print what it wrote as JSON")
+    parser.add_argument(
+        "--hook",
+        action="store_true",
+        help="run as a hook: always exit 0, trouble in one line (implied by PRE_COMMIT=1)",
+    )
+    parser.add_argument("-C", "--repo", default=".", help="repository (default: .)")
+
+
+def _summary(outcome: Outcome) -> str:
+    if outcome.action in ("skipped", "copied"):
+        return f"tokennotes record: {outcome.action} ({outcome.reason})"
+    usage = [r for r in outcome.records if isinstance(r, UsageRecord)]
+    shipped = [r for r in outcome.records if isinstance(r, OutputRecord)]
+    tokens = sum(r.tokens.total for r in usage)
+    costs = [r.cost_usd for r in usage if r.cost_usd is not None]
+    cost = f", ${sum(costs, Decimal(0)):.4f}" if len(costs) == len(usage) else ""
+    types = ", ".join(f"{r.items} {r.type}" for r in shipped) or "nothing"
+    return (
+        f"tokennotes record: {outcome.commit[:12]}: {len(usage)} usage record(s), "
+        f"{tokens:,} tokens{cost}; shipped {types}"
+    )
+
+
+def run(args: argparse.Namespace, *, stream: TextIO | None = None) -> int:
+    out = sys.stdout if stream is None else stream
+    hook = bool(args.hook) or os.environ.get("PRE_COMMIT") == "1"
+    log = HookLog("record")
+    outcome: Outcome | None = None
+    try:
+        outcome = record_commit(Path(args.repo), log=log, dry_run=args.dry_run)
+    except Exception as exc:
+        if not hook:
+            log.flush()
+            raise
+        summary = str(exc) if isinstance(exc, TokennotesError) else f"{type(exc).__name__}: {exc}"
+        log.problem(
+            f"nothing recorded ({summary}); the spend goes to the next commit",
+            _trace(),
+        )
+    if outcome is not None:
+        if args.json:
+            print(json.dumps(outcome.to_json(), sort_keys=True), file=out)
+        elif args.dry_run:
+            out.write("".join(f"{line}\n" for line in outcome.lines))
+        elif not hook:
+            print(_summary(outcome), file=out)
+    log.flush()
+    return 0
