@@ -1,0 +1,235 @@
+"""Aggregation over facts built in memory (no git): dedupe, scope, splits, days, money."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.reporter.history_test import output, usage
+from tokennotes.record import Tokens, dump_record
+from tokennotes.reporter.aggregate import (
+    NO_OUTPUT,
+    NOT_LANDED,
+    LocalDays,
+    Rates,
+    Scope,
+    aggregate,
+    costly_commits,
+    dedupe_facts,
+    money,
+    same_cost,
+    spend_in,
+    sum_buckets,
+    to_atto,
+    week_of,
+)
+from tokennotes.reporter.facts import Fact, parse_fact
+
+PER_TOKEN = Decimal("1e-6")
+RATES = {
+    "acme-large": Rates(*(Decimal(p) * PER_TOKEN for p in ("2", "10", "0.5", "4", "8"))),
+    "acme-small": Rates(*(Decimal(p) * PER_TOKEN for p in ("1", "5", "0.1", "1", "2"))),
+}
+UTC = LocalDays(ZoneInfo("UTC"))
+A, B, C, D = "a" * 40, "b" * 40, "c" * 40, "d" * 40
+
+
+def pricer(model: str, tier: str) -> Rates | None:
+    return RATES.get(model)
+
+
+def fact(record: object) -> Fact:
+    return parse_fact(dump_record(record))  # type: ignore[arg-type]
+
+
+def test_copies_count_once_and_live_on_the_landed_commit() -> None:
+    u = fact(usage("u", "2026-11-16T10:00:00Z", "acme-large", Tokens(input=1000)))
+    deduped = dedupe_facts([(A, u), (B, u), (C, u)], landed={C})
+    assert deduped.homes == [C]
+    assert deduped.landed == [True]
+    assert deduped.duplicates == 2
+    assert sorted(deduped.carriers[0]) == [A, B]
+
+
+def test_superseded_facts_are_dropped() -> None:
+    old = fact(output("old", "2026-11-16T10:00:00Z", "feature", 1, 5))
+    new = fact(output("new", "2026-11-16T10:05:00Z", "fix", 1, 3, supersedes=(old.id, "gone")))
+    deduped = dedupe_facts([(A, old), (B, new)])
+    assert [f.id for f in deduped.facts] == [new.id]
+    assert deduped.superseded == 1
+
+
+def _agg(pairs: list[tuple[str, Fact]], scope: Scope, landed: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
+    return aggregate(
+        dedupe_facts(pairs, landed), scope=scope, pricer=pricer, days=UTC, landed=landed
+    )
+
+
+def test_a_window_counts_only_landed_output_and_shows_unlanded_spend() -> None:
+    pairs = [
+        (A, fact(usage("u1", "2026-11-16T10:00:00Z", "acme-large", Tokens(1000, 100)))),
+        (A, fact(output("o1", "2026-11-16T10:00:00Z", "feature", 1, 5))),
+        (B, fact(usage("u2", "2026-11-17T10:00:00Z", "acme-small", Tokens(output=1000)))),
+        (B, fact(output("o2", "2026-11-17T10:00:00Z", "fix", 2, 6))),
+        (C, fact(usage("u3", "2026-11-30T10:00:00Z", "acme-large", Tokens(input=5)))),  # later
+    ]  # fmt: skip
+    window = Scope(kind="window", since="2026-11-16T00:00:00", until="2026-11-23T00:00:00")
+    agg = _agg(pairs, window, landed=frozenset({A}))
+    assert agg.total.cost == Decimal("0.003") + Decimal("0.005")
+    assert (agg.total.items, agg.total.points) == (1, 5)
+    assert (agg.pending_items, agg.pending_points) == (2, 6)
+    assert agg.unlanded.cost == Decimal("0.005")
+    assert agg.by_type[NOT_LANDED].cost == Decimal("0.005")
+    assert agg.by_type["feature"].cost == Decimal("0.003")
+    assert agg.usage_records == 2
+    # the same facts as a range: everything counts, nothing needs to land
+    agg = _agg(pairs, Scope(kind="range", spec="x..y"))
+    assert (agg.total.items, agg.total.points) == (3, 11)
+    assert agg.unlanded.total == 0
+    assert agg.total.cost == Decimal("0.00801")
+
+
+def test_spend_is_shared_among_output_types_by_points_exactly() -> None:
+    pairs = [
+        (A, fact(usage("u", "2026-11-16T10:00:00Z", "acme-large", Tokens(input=1, output=1)))),
+        (A, fact(output("o1", "2026-11-16T10:00:00Z", "draft", 2, 4))),
+        (A, fact(output("o2", "2026-11-16T10:00:00Z", "script", 1, 5))),
+        (A, fact(output("o3", "2026-11-16T10:00:00Z", "post", 1, 0))),
+        (B, fact(usage("v", "2026-11-16T11:00:00Z", "acme-small", Tokens(input=7)))),
+    ]  # fmt: skip
+    agg = _agg(pairs, Scope(kind="range"))
+    total = Decimal("0.000012")  # 1 x 2 + 1 x 10 per million
+    assert agg.by_type["draft"].cost + agg.by_type["script"].cost == total
+    assert agg.by_type["draft"].cost == Decimal("0.000005333333333333")  # 4/9, to 1e-18
+    assert agg.by_type["post"].cost == 0  # no points: no share
+    assert agg.by_type["post"].items == 1
+    assert agg.by_type[NO_OUTPUT].cost == Decimal("0.000007")
+    assert agg.by_type["draft"].total + agg.by_type["script"].total == 2
+    parts = sum_buckets(agg.by_type.values())
+    assert (parts.total, parts.cost) == (agg.total.total, agg.total.cost)
+
+
+def test_unpriced_models_keep_their_tokens_and_are_listed() -> None:
+    pairs = [
+        (A, fact(usage("u", "2026-11-16T10:00:00Z", "mystery", Tokens(input=50)))),
+        (A, fact(usage("v", "2026-11-16T10:00:00Z", "other", Tokens(input=70)))),
+        (A, fact(usage("w", "2026-11-16T10:00:00Z", "acme-small", Tokens(input=1)))),
+    ]
+    agg = _agg(pairs, Scope(kind="all"))
+    assert agg.unpriced_models == ("other", "mystery")
+    assert agg.total.total == 121
+    assert agg.total.unpriced == 120
+    assert agg.total.cost == Decimal("0.000001")
+    assert agg.by_model["mystery"].unpriced == 50
+
+
+def test_days_follow_the_time_zone() -> None:
+    new_york = LocalDays(ZoneInfo("America/New_York"))
+    assert new_york.day("2026-11-16T04:59:59Z") == "2026-11-15"
+    assert new_york.day("2026-11-16T05:00:00Z") == "2026-11-16"
+    # DST ends on 2026-11-01 at 06:00 UTC: the hour before and after
+    assert new_york.day("2026-11-01T04:30:00Z") == "2026-11-01"
+    assert new_york.day("2026-03-08T06:59:00Z") == "2026-03-08"
+    kolkata = LocalDays(ZoneInfo("Asia/Kolkata"))  # +05:30: the day changes at 18:30 UTC
+    assert kolkata.day("2026-11-16T18:29:59Z") == "2026-11-16"
+    assert kolkata.day("2026-11-16T18:30:00Z") == "2026-11-17"
+    assert kolkata.day("2026-11-16T18:10:00Z") == "2026-11-16"  # cached hour, other minute
+    assert UTC.day("2026-11-16T23:59:59.9Z") == "2026-11-16"
+    assert week_of("2026-11-16") == "2026-W47"
+
+
+def test_by_day_uses_local_days_and_activity() -> None:
+    zone = LocalDays(ZoneInfo("Europe/Berlin"))
+    pairs = [
+        (A, fact(usage("u", "2026-11-16T23:30:00Z", "acme-small", Tokens(input=1),
+                       first="2026-11-16T22:00:00Z"))),
+        (A, fact(output("o", "2026-11-17T07:00:00Z", "fix", 1, 3))),
+    ]  # fmt: skip
+    deduped = dedupe_facts(pairs)
+    agg = aggregate(deduped, scope=Scope(kind="range"), pricer=pricer, days=zone)
+    row = agg.by_day["2026-11-17"]
+    assert (row.first, row.last) == ("00:00", "08:00")  # clamped to the local day
+    assert row.hours == 8
+    assert row.bucket.items == 1
+
+
+def test_money_is_exact() -> None:
+    assert money(to_atto(Decimal("0.1162"))) == Decimal("0.1162")
+    assert str(money(10**18 * 1000)) == "1000"
+    assert money(0) == 0
+    assert same_cost(Decimal("0.4123"), to_atto(Decimal("0.41234")))
+    assert not same_cost(Decimal("0.4123"), to_atto(Decimal("0.41236")))
+    assert same_cost(Decimal("0.5"), to_atto(Decimal("0.5000000000000000001")))
+    assert same_cost(Decimal("1E+1"), to_atto(Decimal("10.4")))
+
+
+def test_spend_in_windows_and_costly_commits() -> None:
+    pairs = [
+        (A, fact(usage("u", "2026-11-10T10:00:00Z", "acme-large", Tokens(output=1000)))),
+        (B, fact(usage("v", "2026-11-17T10:00:00Z", "acme-large", Tokens(output=3000)))),
+        (B, fact(output("o", "2026-11-17T10:00:00Z", "fix", 2, 6))),
+    ]
+    deduped = dedupe_facts(pairs, landed={B})
+    first, second = spend_in(
+        deduped,
+        [
+            ("2026-11-09T00:00:00", "2026-11-16T00:00:00"),
+            ("2026-11-16T00:00:00", "2026-11-23T00:00:00"),
+        ],
+        pricer,
+    )
+    assert (first.cost, first.tokens, first.items) == (Decimal("0.01"), 1000, 0)
+    assert (second.cost, second.tokens, second.items) == (Decimal("0.03"), 3000, 2)
+    agg = aggregate(deduped, scope=Scope(kind="all"), pricer=pricer, days=UTC, landed={B})
+    assert costly_commits(agg, usd=Decimal("0.02")) == [(B, 3000, Decimal("0.03"))]
+    assert [c[0] for c in costly_commits(agg, tokens=500)] == [B, A]
+    assert costly_commits(agg) == []
+    assert [row.sha for row in agg.top_commits] == [B, A]
+
+
+def test_top_commits_include_output_only_commits_when_few() -> None:
+    pairs = [(A, fact(output("o", "2026-11-17T10:00:00Z", "docs", 1, 2)))]
+    agg = _agg(pairs, Scope(kind="range"))
+    assert [row.sha for row in agg.top_commits] == [A]
+    assert agg.top_commits[0].bucket.points == 2
+
+
+@pytest.mark.parametrize("kind", ["range", "window", "all"])
+def test_empty_scope(kind: str) -> None:
+    scope = Scope(kind=kind, since="2026-01-01T00:00:00" if kind == "window" else None)  # type: ignore[arg-type]
+    agg = _agg([], scope)
+    assert agg.total.total == 0 and agg.commit_count == 0 and agg.by_day == {}
+
+
+def test_sums_fed_while_reading_equal_sums_of_the_settled_facts() -> None:
+    from tokennotes.reporter.aggregate import UsageSums, settle
+    from tokennotes.reporter.facts import FactReader
+
+    u1 = usage("u1", "2026-11-16T10:00:00Z", "acme-large", Tokens(1000, 100, 50, 20))
+    u2 = usage("u2", "2026-11-17T10:00:00Z", "mystery", Tokens(7, 7), cost_usd=Decimal("0.1"))
+    u3 = usage("u3", "2026-11-18T10:00:00Z", "acme-small", Tokens(300), supersedes=(u2.id,))
+    u4 = usage("u4", "2026-11-30T10:00:00Z", "acme-small", Tokens(9))  # outside the window
+    o1 = output("o1", "2026-11-16T10:00:00Z", "feature", 1, 5)
+    notes = [
+        (A, "\n".join(dump_record(r) for r in (u1, u2, o1, u4))),  # A never lands
+        (B, "\n".join(dump_record(r) for r in (u1, o1, u3))),  # copies of u1 and o1 on B
+        (C, dump_record(u2) + "\n"),
+    ]
+    window = Scope(kind="window", since="2026-11-16T00:00:00", until="2026-11-23T00:00:00")
+    landed = frozenset({B, C})
+    sums = UsageSums(window, pricer, UTC)
+    reader = FactReader(sums.add)
+    for sha, text in notes:
+        reader.add(sha, text)
+    parsed = reader.result()
+    deduped = settle(parsed, landed)
+    sums.correct(parsed, deduped)
+    streamed = aggregate(deduped, scope=window, pricer=pricer, days=UTC, landed=landed, sums=sums)
+    plain = aggregate(deduped, scope=window, pricer=pricer, days=UTC, landed=landed)
+    assert streamed == plain
+    assert streamed.unpriced_models == ()  # u2, the only unpriced fact, was superseded
+    assert streamed.recorded_records == 0
+    assert set(streamed.commit_spend) == {B}
+    assert streamed.total.total == 1170 + 300

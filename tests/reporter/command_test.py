@@ -1,0 +1,134 @@
+"""`tokennotes report`: options, time windows, the budget gate and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.reporter.history_test import CONFIG, NOW, make_history
+from tokennotes import cli
+from tokennotes.errors import TokennotesError
+from tokennotes.reporter import command
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NOON = datetime(2026, 11, 23, 11, 0, tzinfo=timezone.utc)  # 12:00 in Berlin
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "expected"),
+    [
+        ("2026-11-16", False, datetime(2026, 11, 16, tzinfo=BERLIN)),
+        ("2026-11-22", True, datetime(2026, 11, 23, tzinfo=BERLIN)),
+        ("7d", False, datetime(2026, 11, 17, tzinfo=BERLIN)),
+        ("1d", False, datetime(2026, 11, 23, tzinfo=BERLIN)),
+        ("2w", False, datetime(2026, 11, 10, tzinfo=BERLIN)),
+        ("12h", False, datetime(2026, 11, 22, 23, 0, tzinfo=timezone.utc)),
+        ("today", True, datetime(2026, 11, 24, tzinfo=BERLIN)),
+        ("yesterday", False, datetime(2026, 11, 22, tzinfo=BERLIN)),
+        ("2026-11-16T09:00:00Z", False, datetime(2026, 11, 16, 9, tzinfo=timezone.utc)),
+        ("2026-11-16T09:00", False, datetime(2026, 11, 16, 9, tzinfo=BERLIN)),
+    ],
+)
+def test_parse_when(text: str, end: bool, expected: datetime) -> None:
+    assert command.parse_when(text, BERLIN, NOON, end=end) == expected
+
+
+def test_parse_when_rejects_nonsense() -> None:
+    with pytest.raises(TokennotesError, match="--until: cannot read"):
+        command.parse_when("next week", BERLIN, NOON, end=True)
+
+
+def test_arguments_parse() -> None:
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["a..b", "--format", "json", "--gate", "--no-compare"])
+    assert (args.range, args.format, args.gate, args.compare) == ("a..b", "json", True, False)
+    assert command.HELP
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> dict[str, str]:
+    return make_history(tmp_path)
+
+
+def _budget(history: dict[str, str], text: str) -> None:
+    Path(history["path"], ".tokennotes.yml").write_text(CONFIG + text)
+
+
+def test_gate_fails_only_when_exceeded_in_fail_mode(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pr = f"{history['C0']}..main"  # $0.0662
+    base = ["report", "--repo", history["path"], pr, "--gate", "--format", "json", "--now", NOW]
+    _budget(history, "budget:\n  pr: {usd: 0.05}\n")
+    assert cli.main(base) == 1
+    captured = capsys.readouterr()
+    assert '"state": "exceeded"' in captured.out  # the report is still written
+    assert "pr budget exceeded: spent $0.07 of $0.05" in captured.err
+    assert cli.main([*base, "--override"]) == 0
+    assert '"state": "overridden"' in capsys.readouterr().out
+    _budget(history, "budget:\n  pr: {usd: 0.05}\n  mode: warn\n")
+    assert cli.main(base) == 0
+    _budget(history, "budget:\n  pr: {tokens: 100000}\n")
+    assert cli.main(base) == 0
+    assert '"state": "ok"' in capsys.readouterr().out
+    _budget(history, "budget:\n  pr: {usd: 0.05}\n")
+    assert cli.main(["report", "--repo", history["path"], pr, "--no-compare"]) == 0  # no --gate
+    capsys.readouterr()
+
+
+def test_window_budgets_judge_each_day_and_week(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _budget(history, "budget:\n  daily: {usd: 0.045}\n  weekly: {tokens: 100000}\n")
+    args = ["report", "--repo", history["path"], "--since", "2026-11-16", "--until",
+            "2026-11-22", "--format", "json", "--now", NOW, "--gate"]  # fmt: skip
+    assert cli.main(args) == 1  # 11-20 spent $0.05
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    assert data["budget"] == {
+        "kind": "daily",
+        "state": "exceeded",
+        "period": "2026-11-20",
+        "limit_usd": "0.045",
+        "limit_tokens": None,
+        "spent_usd": "0.05",
+        "spent_tokens": 13000,
+    }
+    assert [b["kind"] for b in data["budgets"]] == ["daily", "weekly"]
+    assert data["budgets"][1]["state"] == "ok"
+
+
+def test_relative_window_and_time_zone(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    Path(history["path"], ".tokennotes.yml").write_text(CONFIG + "timezone: America/New_York\n")
+    code = cli.main(["report", "--repo", history["path"], "--since", "7d", "--format", "json",
+                     "--now", "2026-11-20T12:00:00Z"])  # fmt: skip
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["scope"]["since"] == "2026-11-14T05:00:00Z"  # New York midnight, 7 days
+    assert data["scope"]["until"] is None
+    # U8 at 14:00 UTC on 11-20 is after --now, but an open window takes every later record
+    assert data["tokens"]["total"] == 60600
+    assert "2026-11-16" in data["by_day"]
+
+
+def test_usage_errors(history: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    repo = ["report", "--repo", history["path"]]
+    assert cli.main([*repo, "a..b", "--since", "7d"]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert cli.main([*repo, "--since", "2026-11-20", "--until", "2026-11-10"]) == 1
+    assert "--until must be after --since" in capsys.readouterr().err
+    assert cli.main([*repo, "--format", "yaml"]) == 2
+    capsys.readouterr()
+    Path(history["path"], ".tokennotes.yml").write_text(CONFIG + "timezone: Mars/Olympus\n")
+    assert cli.main(repo) == 1
+    assert "unknown time zone" in capsys.readouterr().err

@@ -1,0 +1,192 @@
+"""The fast fact parser agrees with record.py, the one definition of a valid line."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.reporter.history_test import O1, O5B, U1, U4, output, usage
+from tokennotes.record import (
+    OutputRecord,
+    RecordError,
+    Tokens,
+    UsageRecord,
+    dump_record,
+    parse_record,
+)
+from tokennotes.reporter.facts import (
+    FactReader,
+    Output,
+    Usage,
+    canonical_ts,
+    fact_from_record,
+    parse_fact,
+    parse_notes,
+)
+
+
+def _expected(line: str) -> Usage | Output | None:
+    """What record.py makes of a line (as a fact), None when it rejects it."""
+    try:
+        record = parse_record(line)
+    except (RecordError, RecursionError):
+        return None
+    fact = fact_from_record(record)
+    ts = canonical_ts(fact.ts)
+    if ts is None:
+        return None
+    fact = fact._replace(ts=ts)
+    if isinstance(fact, Usage):
+        fact = fact._replace(
+            first=canonical_ts(fact.first) or ts, last=canonical_ts(fact.last) or ts
+        )
+    return fact
+
+
+def _got(line: str) -> Usage | Output | None:
+    try:
+        return parse_fact(line)
+    except RecordError:
+        return None
+
+
+def test_canonical_lines_take_the_fast_path() -> None:
+    fact = parse_fact(dump_record(U1))
+    assert fact == Usage(
+        U1.id, U1.ts, "claude", "acme-large", "exact", "0a1b2c3d", "", "2026-11-16T09:30:00Z",
+        U1.ts, 1000, 2000, 10000, 4000, 0, 0, Decimal("0.043"), "test", (),
+    )  # fmt: skip
+    assert parse_fact(dump_record(O1)) == Output(
+        O1.id, O1.ts, "feature", 1, 5, 0, "dev@example.com", "main", "", ()
+    )
+    assert parse_fact(dump_record(O5B)).supersedes == (make_o5a_id(),)
+
+
+def make_o5a_id() -> str:
+    from tests.reporter.history_test import O5A
+
+    return O5A.id
+
+
+def _mutations(obj: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
+    bad_values: list[Any] = [
+        None,
+        True,
+        -1,
+        1.5,
+        "x",
+        "",
+        [],
+        {},
+        [1],
+        "2026-13-45T99:00:00Z",
+        10**30,
+    ]
+    out = []
+    keys = list(obj)
+    for key in keys:
+        dropped = dict(obj)
+        del dropped[key]
+        out.append(dropped)
+        for value in rng.sample(bad_values, 4):
+            changed = dict(obj)
+            changed[key] = value
+            out.append(changed)
+    if isinstance(obj.get("tokens"), dict):
+        for key in [*obj["tokens"], "cache_write_1h"]:
+            for value in (None, -5, True, 2.0, "7", 7):
+                changed = json.loads(json.dumps(obj))
+                changed["tokens"][key] = value
+                out.append(changed)
+    for extra in ({"tier": "above_200k"}, {"tier": 5}, {"commit": "abc"}, {"commit": None},
+                  {"supersedes": ["a"]}, {"supersedes": "a"}, {"supersedes": None},
+                  {"unknown": 1}, {"v": 2}, {"v": 1.0}, {"kind": "other"},
+                  {"cost_usd": "NaN"}, {"cost_usd": "-1"}, {"cost_usd": "1e-3"},
+                  {"cost_usd": 0.5}, {"fidelity": "guess"},
+                  {"ts": "2026-11-16T10:00:00+02:00"}, {"ts": "2026-11-16 10:00"},
+                  {"first": ""}, {"first": "yesterday"}, {"rule": None}):  # fmt: skip
+        changed = dict(obj)
+        changed.update(extra)
+        out.append(changed)
+    return out
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        U1,
+        U4,
+        usage(
+            "t",
+            "2026-01-02T03:04:05.250Z",
+            "m",
+            Tokens(cache_write=9, cache_write_1h=4),
+            tier="above_200k",
+            commit="c" * 40,
+            supersedes=("x", "y"),
+        ),
+        O1,
+        O5B,
+        output("t", "2026-01-02T03:04:05Z", "post", 2, 20, words=9),
+    ],
+)
+def test_fast_path_agrees_with_record_py(record: UsageRecord | OutputRecord) -> None:
+    rng = random.Random(record.id)
+    base = json.loads(dump_record(record))
+    lines = [json.dumps(m, sort_keys=True, separators=(",", ":")) for m in _mutations(base, rng)]
+    lines += [json.dumps(m) for m in _mutations(base, rng)]  # spaces, not canonical
+    lines += [dump_record(record), dump_record(record)[:-1], dump_record(record) + "x", "[1]"]
+    lines += ['{"v":1,"kind":"usage"' + ',"x":1' * 3 + "}", "{" * 5000, "[" * 100000]
+    assert len(lines) > 100
+    for line in lines:
+        assert _got(line) == _expected(line), line
+
+
+def test_strings_with_escapes_and_unicode() -> None:
+    record = output("u", "2026-01-02T03:04:05Z", "feature", 1, 5, author='é"\\<x>\n')
+    fact = parse_fact(dump_record(record))
+    assert isinstance(fact, Output) and fact.author == 'é"\\<x>\n'
+    assert parse_fact(json.dumps(json.loads(dump_record(record)), ensure_ascii=True)) == fact
+
+
+def test_times_are_canonical_utc() -> None:
+    assert canonical_ts("2026-11-16T10:00:00Z") == "2026-11-16T10:00:00Z"
+    assert canonical_ts("2026-11-16T10:00:00+02:00") == "2026-11-16T08:00:00Z"
+    assert canonical_ts("2026-11-16T10:00:00.500000") == "2026-11-16T10:00:00.5Z"
+    assert canonical_ts("2026-11-16") == "2026-11-16T00:00:00Z"
+    assert canonical_ts("soon") is None
+    fact = parse_fact(json.dumps(json.loads(dump_record(O1)) | {"ts": "2026-11-16T12:00:00+02:00"}))
+    assert fact.ts == "2026-11-16T10:00:00Z"
+    with pytest.raises(RecordError, match="ts"):
+        parse_fact(json.dumps(json.loads(dump_record(O1)) | {"ts": "whenever"}))
+
+
+def test_reader_dedupes_by_id_and_counts_bad_lines() -> None:
+    u1, o1 = dump_record(U1), dump_record(O1)
+    parsed = parse_notes(
+        [
+            ("a" * 40, f"{o1}\n{u1}\n\n"),
+            ("b" * 40, f'{u1}\nnot json\n{{"v":9}}\n'),
+            ("c" * 40, f"  {u1}  \n"),
+            ("b" * 40, u1),
+        ]
+    )
+    assert [f.id for f in parsed.records] == [O1.id, U1.id]
+    assert parsed.homes == ["a" * 40, "a" * 40]
+    assert parsed.carriers == {1: ["b" * 40, "c" * 40]}
+    assert parsed.duplicates == 3
+    assert parsed.skipped == 2
+    assert parsed.errors[0].startswith("bbbbbbbbbbbb: not JSON")
+    assert "unknown schema version 9" in parsed.errors[1]
+    assert parsed.facts == [("a" * 40, parsed.records[0]), ("a" * 40, parsed.records[1])]
+
+
+def test_reader_keeps_fifty_error_messages() -> None:
+    reader = FactReader()
+    reader.add("d" * 40, "\n".join(["nope"] * 80))
+    assert reader.skipped == 80
+    assert len(reader.errors) == 50

@@ -1,0 +1,93 @@
+"""Reading from git: default branch, landed commits, ranges, windows, pipeline, globs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tokennotes.errors import TokennotesError
+from tokennotes.reporter import read
+
+
+def test_default_branch_detection(repo: Path) -> None:
+    assert read.default_branch(repo) == "main"
+    git(repo, "branch", "-m", "main", "master")
+    assert read.default_branch(repo) == "master"
+    git(repo, "branch", "-m", "master", "trunk")
+    assert read.default_branch(repo) is None
+    assert read.default_branch(repo, "trunk") == "trunk"
+    with pytest.raises(TokennotesError, match=r"report\.default_branch"):
+        read.default_branch(repo, "nope")
+    clone = repo.parent / "clone"
+    git(repo.parent, "clone", "-q", str(repo), str(clone))
+    git(clone, "branch", "-q", "main")
+    assert read.default_branch(clone) == "origin/trunk"  # origin/HEAD first
+
+
+def test_landed_and_branch_commits(repo: Path) -> None:
+    first = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "-b", "side")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "side",
+        env={"GIT_COMMITTER_DATE": "2030-01-02T00:00:00 +0000"})  # fmt: skip
+    side = git(repo, "rev-parse", "HEAD").strip()
+    with read.start_landed(repo, "main") as landed:
+        assert landed() == frozenset({first})
+    assert read.start_landed(repo, None)() == frozenset()
+    read.start_landed(repo, "main").close()  # never collected: reaped anyway
+    commits = read.branch_commits(repo, "side", "2030-01-01T00:00:00", "2030-01-03T00:00:00")
+    assert [c.sha for c in commits] == [side]
+    assert (commits[0].subject, commits[0].ts) == ("side", "2030-01-02T00:00:00Z")
+    details = read.commit_details(repo, [side, "f" * 40])
+    assert list(details) == [side] and details[side].author == "author@example.com"
+    assert details[side].parents == (first,)
+
+
+def test_read_range_keeps_git_order_oldest_first(repo: Path) -> None:
+    for n in (1, 2):
+        git(repo, "commit", "-q", "--allow-empty", "-m", f"c{n}")
+        git(repo, "notes", "--ref=refs/notes/ai-tokens", "add", "-m", "garbage", "HEAD")
+    commits, parsed = read.read_range(repo, "HEAD~2..HEAD", "refs/notes/ai-tokens")
+    assert [c.subject for c in commits] == ["c1", "c2"]
+    assert parsed.skipped == 2 and parsed.records == []
+    parsed, count = read.read_all(repo, "refs/notes/ai-tokens")
+    assert count == 2 and parsed.skipped == 2
+    with pytest.raises(TokennotesError, match="cannot read the commits"):
+        read.read_range(repo, "HEAD..nowhere", "refs/notes/ai-tokens")
+
+
+@pytest.mark.parametrize(
+    ("path", "pattern", "hit"),
+    [
+        ("drafts/a.md", "drafts/**", True),
+        ("drafts/x/y/a.md", "drafts/**", True),
+        ("content/drafts/a.md", "drafts/**", False),
+        ("a/b/SKILL.md", "**/SKILL.md", True),
+        ("SKILL.md", "**/SKILL.md", True),
+        ("x.sh", "*.sh", True),
+        ("bin/x.sh", "*.sh", True),
+        (".github/workflows/ci.yml", ".github/workflows/*", True),
+        (".github/workflows/x/ci.yml", ".github/workflows/*", False),
+        ("notes/a1.txt", "notes/a[0-9].txt", True),
+        ("notes/ab.txt", "notes/a[!0-9].txt", True),
+        ("a+b.md", "a+b.md", True),
+    ],
+)
+def test_globs(path: str, pattern: str, hit: bool) -> None:
+    assert read.match_glob(path, pattern) is hit
+
+
+def test_pipeline_counts_files_and_words(repo: Path) -> None:
+    (repo / "drafts").mkdir()
+    (repo / "drafts" / "a.md").write_text("one two\nthree\n")
+    (repo / "drafts" / "b.md").write_text("four")
+    (repo / "posts").mkdir()
+    (repo / "posts" / "c.md").write_text("not a draft")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "drafts")
+    pipeline = read.read_pipeline(repo, "HEAD", ("drafts/**", "_drafts/**"))
+    assert (pipeline.files, pipeline.words) == (2, 4)
+    assert pipeline.paths == ("drafts/a.md", "drafts/b.md")
+    assert read.read_pipeline(repo, "HEAD", ()).files == 0
+    assert read.read_pipeline(repo, "f" * 40, ("drafts/**",)).files == 0

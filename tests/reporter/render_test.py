@@ -1,0 +1,158 @@
+"""Markdown rendering: filters, escaping, templates, and golden files of the three reports.
+
+Regenerate the golden files with ``TOKENNOTES_UPDATE_SNAPSHOTS=1 pytest tests/reporter``.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.reporter.history_test import CONFIG, NOW, make_history
+from tokennotes import cli
+from tokennotes.reporter.render import (
+    FILTERS,
+    MARKER,
+    compact,
+    decimal,
+    md,
+    num,
+    pct,
+    signed,
+    usd,
+)
+
+SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
+BUDGETS = """\
+budget:
+  pr: {usd: 0.06}
+  daily: {usd: 0.04}
+alerts:
+  commit_usd: 0.04
+"""
+
+
+def check_snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / name
+    if os.environ.get("TOKENNOTES_UPDATE_SNAPSHOTS"):
+        SNAPSHOTS.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run with TOKENNOTES_UPDATE_SNAPSHOTS=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_filters_are_registered_in_one_place() -> None:
+    assert {"md", "usd", "pct", "signed"} <= set(FILTERS)
+
+
+def test_usd() -> None:
+    assert usd(Decimal("1234.5")) == "$1,234.50"
+    assert usd(Decimal("0.004")) == "<$0.01"
+    assert usd(Decimal("0.1162"), 4) == "$0.1162"
+    assert usd(None) == "n/a"
+    assert usd(Decimal(0)) == "$0.00"
+
+
+def test_pct_signed_num_compact_decimal() -> None:
+    assert pct(Decimal("0.256")) == "26%"
+    assert pct(Decimal("0.2565"), 1) == "25.6%"  # half even
+    assert pct(None) == "n/a"
+    assert signed(Decimal("0.12")) == "+12%"
+    assert signed(Decimal("-0.05")) == "-5%"
+    assert signed(Decimal("0.001")) == "±0%"
+    assert signed(None) == "n/a"
+    assert num(1234567) == "1,234,567"
+    assert compact(3_123_456) == "3.1M"
+    assert compact(15_300) == "15.3k"
+    assert compact(2_000_000_000) == "2B"
+    assert compact(950) == "950"
+    assert compact(Decimal("25.8")) == "25.8"
+    assert decimal(Decimal("19.0968")) == "19.10"
+    assert decimal(None) == "n/a"
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("<script>alert(1)</script>", "&lt;script&gt;alert\\(1\\)&lt;/script&gt;"),
+        ("a|b", "a\\|b"),
+        ("**bold** _it_ `code`", "\\*\\*bold\\*\\* \\_it\\_ \\`code\\`"),
+        ("[x](javascript:y)", "\\[x\\]\\(javascript:y\\)"),
+        ("ping @team", "ping @&#8203;team"),
+        ("line\nbreak\r\ttab", "line break  tab"),
+        ("# head & <b>", "\\# head &amp; &lt;b&gt;"),
+        ("quote \" '", "quote &quot; &#39;"),
+        ("back\\slash", "back\\\\slash"),
+        ("![img](x)", "\\!\\[img\\]\\(x\\)"),
+    ],
+)
+def test_md_escapes_markdown_and_html(raw: str, escaped: str) -> None:
+    assert md(raw) == escaped
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> dict[str, str]:
+    shas = make_history(tmp_path)
+    Path(shas["path"], ".tokennotes.yml").write_text(CONFIG + BUDGETS)
+    return shas
+
+
+def _markdown(history: dict[str, str], capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    code = cli.main(
+        ["report", "--repo", history["path"], "--format", "markdown", "--now", NOW, *args]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out
+
+
+def test_pr_comment_golden(history: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    text = _markdown(
+        history, capsys, f"{history['C4']}..topic", "--template", "comment",
+        "--chart-url", "https://example.com/chart.png",
+    )  # fmt: skip
+    assert text.startswith(MARKER + "\n")
+    assert "&lt;script&gt;" in text and "<script>" not in text
+    check_snapshot("report_comment.md", text)
+
+
+def test_summary_golden(history: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    text = _markdown(history, capsys, f"{history['C0']}..main")
+    assert MARKER not in text
+    check_snapshot("report_summary.md", text)
+
+
+def test_weekly_golden(history: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    text = _markdown(history, capsys, "--since", "2026-11-16", "--until", "2026-11-22")
+    assert "≈" in text and "✍" in text  # estimates and manual entries are labelled
+    check_snapshot("report_weekly.md", text)
+
+
+def test_empty_range_renders(history: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    text = _markdown(history, capsys, "main..main", "--template", "comment")
+    assert "No AI usage or output was recorded in these commits" in text
+    assert "budget no data" in text
+
+
+def test_templates_can_be_overridden(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(history["path"])
+    (root / "tpl").mkdir()
+    (root / "tpl" / "summary.md.j2").write_text(
+        "{% block title %}# {{ v.r.title|md }}{% endblock +%}\n"
+        "cost {{ v.r.agg.total.cost|usd(4) }}\n"
+    )
+    (root / ".tokennotes.yml").write_text(CONFIG + "report:\n  templates: tpl\n")
+    text = _markdown(history, capsys, f"{history['C0']}..main")
+    assert text == f"# commits {md(history['C0'])}\\.\\.main\ncost $0.0662\n"
+    # the comment still extends the (overridden) summary and keeps its marker
+    text = _markdown(history, capsys, f"{history['C0']}..main", "--template", "comment")
+    assert text.startswith(MARKER)
+    (root / "tpl" / "summary.md.j2").write_text("{{ v.nothing }}\n")
+    code = cli.main(["report", "--repo", history["path"], "--format", "markdown", "main~1..main"])
+    assert code == 1
+    assert "template summary.md.j2" in capsys.readouterr().err

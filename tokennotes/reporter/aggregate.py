@@ -1,0 +1,1079 @@
+"""Aggregate the facts of a scope: tokens, cost, items and points by every dimension (pure).
+
+The input is what was read (``facts.Parsed``: one fact per ``id``, the commit it was first read
+from, the other commits carrying copies), the commits of the scope and which commits landed on
+the default branch. Steps:
+
+1. ``settle`` (``dedupe_facts`` for pairs built in memory): each fact gets a *home* commit, the
+   first landed commit carrying it, else the first carrying it; facts superseded by another
+   fact are dropped. Duplicates and superseded facts are counted.
+2. ``UsageSums``: price every usage fact of the scope (a time window compares ``ts``) with the
+   current rates and sum it by (agent, model, fidelity, host), by day (in the configured time
+   zone) and by commit; the CLI feeds it while the notes stream in and corrects it afterwards.
+3. ``aggregate``: the output facts, and from the sums every breakdown: model, agent, fidelity,
+   host, day, author and output type. In a window, or over all history, output records count
+   only when their commit landed; spend on commits that never landed is cost without outcome.
+
+Cost is exact: summed as integers of 10**-18 dollars and shown as ``Decimal``; by-dimension sums
+add up to the total to the last digit. A model
+without a price keeps its tokens and contributes no cost; it is listed, never priced at 0.
+A commit's spend is shared among its output types in proportion to their points (items when no
+points, equally when neither) so that ``by_type`` adds up too.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal, NamedTuple
+
+from tokennotes.reporter.facts import Fact, Output, Parsed, Usage, collect_facts
+
+ZERO = Decimal(0)
+NOT_LANDED = "(not landed)"
+NO_OUTPUT = "(no output)"
+UNKNOWN = "(unknown)"
+_HOUR = timedelta(hours=1)
+
+ScopeKind = Literal["range", "window", "all"]
+
+
+class Rates(NamedTuple):
+    """USD per token of each bucket for one model and tier."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    cache_write_1h: Decimal
+
+
+Pricer = Callable[[str, str], "Rates | None"]  # (model, tier) -> rates, None when unpriced
+
+
+def cost_at(rates: Rates, usage: Usage) -> Decimal:
+    """What ``usage`` costs at ``rates`` (``output`` includes reasoning, priced once)."""
+    one_hour = min(usage.cache_write_1h, usage.cache_write)
+    return (
+        usage.input * rates.input
+        + usage.output * rates.output
+        + usage.cache_read * rates.cache_read
+        + (usage.cache_write - one_hour) * rates.cache_write
+        + one_hour * rates.cache_write_1h
+    )
+
+
+ATTO = 18  # sums of money are kept as integers of 10**-18 dollars, exact and fast
+
+
+class AttoRates(NamedTuple):
+    """``Rates`` in 10**-18 dollars per token (integers)."""
+
+    input: int
+    output: int
+    cache_read: int
+    cache_write: int
+    cache_write_1h: int
+
+
+def atto_rates(rates: Rates) -> AttoRates:
+    """Rates as integers of 10**-18 dollars (exact for list prices with up to 12 decimal places
+    per million tokens; finer ones are rounded to the nearest 10**-18 dollar)."""
+    return AttoRates(*(int(r.scaleb(ATTO).to_integral_value(ROUND_HALF_EVEN)) for r in rates))
+
+
+def atto_cost(rates: AttoRates, usage: Usage) -> int:
+    """``cost_at`` in 10**-18 dollars."""
+    one_hour = min(usage.cache_write_1h, usage.cache_write)
+    return (
+        usage.input * rates.input
+        + usage.output * rates.output
+        + usage.cache_read * rates.cache_read
+        + (usage.cache_write - one_hour) * rates.cache_write
+        + one_hour * rates.cache_write_1h
+    )
+
+
+def money(atto: int) -> Decimal:
+    """10**-18 dollars as a Decimal number of dollars, without trailing zeros."""
+    if not atto:
+        return ZERO
+    value = Decimal(atto).scaleb(-ATTO).normalize()
+    return value if value.as_tuple().exponent <= 0 else value.quantize(Decimal(1))  # type: ignore[operator,unused-ignore]
+
+
+def to_atto(value: Decimal) -> int:
+    return int(value.scaleb(ATTO).to_integral_value(ROUND_HALF_EVEN))
+
+
+class _AttoPricer:
+    """A ``Pricer`` cached per (model, tier), in 10**-18 dollars per token."""
+
+    def __init__(self, pricer: Pricer) -> None:
+        self.pricer = pricer
+        self.cache: dict[tuple[str, str], AttoRates | None] = {}
+
+    def __call__(self, model: str, tier: str) -> AttoRates | None:
+        key = (model, tier)
+        if key in self.cache:
+            return self.cache[key]
+        rates = self.pricer(model, tier)
+        found = self.cache[key] = None if rates is None else atto_rates(rates)
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scope:
+    """What a report covers: a commit range, a time window, or all history.
+
+    ``since``/``until`` are UTC times ``YYYY-MM-DDTHH:MM:SS`` (inclusive/exclusive); either may be
+    None (open). Only ``window`` and ``all`` scopes require output records to have landed.
+    """
+
+    kind: ScopeKind
+    spec: str = ""
+    since: str | None = None
+    until: str | None = None
+
+    @property
+    def needs_landing(self) -> bool:
+        return self.kind != "range"
+
+    def holds(self, ts: str) -> bool:
+        stamp = ts[:19]
+        return (self.since is None or stamp >= self.since) and (
+            self.until is None or stamp < self.until
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommitInfo:
+    """A commit as git knows it (``ts``: committer time, canonical UTC)."""
+
+    sha: str
+    parents: tuple[str, ...] = ()
+    author: str = ""
+    ts: str = ""
+    subject: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deduped:
+    """One fact per id with its home commit and whether that landed; superseded facts dropped."""
+
+    facts: list[Fact]
+    homes: list[str]
+    landed: list[bool]
+    carriers: dict[int, list[str]]  # index -> the other commits carrying the same fact
+    duplicates: int
+    superseded: int
+    dropped: frozenset[str] = frozenset()  # the ids of the superseded facts
+
+
+def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
+    """Home each fact on a landed commit when one carries it; drop superseded facts."""
+    facts, homes, carriers = parsed.records, list(parsed.homes), dict(parsed.carriers)
+    lands = [home in landed for home in homes]
+    for i, others in parsed.carriers.items():
+        if lands[i]:
+            continue
+        for sha in others:
+            if sha in landed:
+                carriers[i] = [homes[i], *(o for o in others if o != sha)]
+                homes[i] = sha
+                lands[i] = True
+                break
+    dropped = {old for fact in facts if fact.supersedes for old in fact.supersedes}
+    if dropped:
+        dropped &= {fact.id for fact in facts}
+    if not dropped:
+        return Deduped(
+            facts=facts,
+            homes=homes,
+            landed=lands,
+            carriers=carriers,
+            duplicates=parsed.duplicates,
+            superseded=0,
+        )
+    keep = [i for i, fact in enumerate(facts) if fact.id not in dropped]
+    return Deduped(
+        facts=[facts[i] for i in keep],
+        homes=[homes[i] for i in keep],
+        landed=[lands[i] for i in keep],
+        carriers={n: carriers[i] for n, i in enumerate(keep) if i in carriers},
+        duplicates=parsed.duplicates,
+        superseded=len(facts) - len(keep),
+        dropped=frozenset(dropped),
+    )
+
+
+def dedupe_facts(
+    pairs: Iterable[tuple[str, Fact]], landed: Container[str] = frozenset()
+) -> Deduped:
+    """``settle`` for ``(commit, fact)`` pairs built in memory."""
+    return settle(collect_facts(pairs), landed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bucket:
+    """Sums for one slice: tokens by kind, priced cost, and shipped output where it applies.
+
+    ``unpriced`` is the part of ``total`` with no price (its cost is not in ``cost``);
+    ``estimated`` and ``manual`` are the parts of ``total`` that are not exact measurements.
+    """
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+    cost: Decimal = ZERO
+    unpriced: int = 0
+    records: int = 0
+    estimated: int = 0
+    manual: int = 0
+    items: int = 0
+    points: int = 0
+    words: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_read + self.cache_write
+
+    @property
+    def exact(self) -> int:
+        return self.total - self.estimated - self.manual
+
+    @property
+    def inexact(self) -> bool:
+        return bool(self.estimated or self.manual)
+
+
+# accumulator slots: input, output, cache_read, cache_write, reasoning, cost, unpriced, records,
+# estimated, manual, items, points, words
+_SLOTS = 13
+
+
+Acc = list[Any]  # a mutable Bucket, slot by slot (see _SLOTS)
+
+
+def _new() -> Acc:
+    return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+
+
+def _bucket(acc: Acc) -> Bucket:
+    return Bucket(
+        input=acc[0],
+        output=acc[1],
+        cache_read=acc[2],
+        cache_write=acc[3],
+        reasoning=acc[4],
+        cost=money(acc[5]),
+        unpriced=acc[6],
+        records=acc[7],
+        estimated=acc[8],
+        manual=acc[9],
+        items=acc[10],
+        points=acc[11],
+        words=acc[12],
+    )
+
+
+def _merge(into: Acc, acc: Acc) -> None:
+    for i in range(_SLOTS):
+        into[i] += acc[i]
+
+
+def sum_buckets(buckets: Iterable[Bucket]) -> Bucket:
+    acc = _new()
+    for b in buckets:
+        _merge(acc, _as_list(b))
+    return _bucket(acc)
+
+
+def _as_list(b: Bucket) -> Acc:
+    return [
+        b.input,
+        b.output,
+        b.cache_read,
+        b.cache_write,
+        b.reasoning,
+        to_atto(b.cost),
+        b.unpriced,
+        b.records,
+        b.estimated,
+        b.manual,
+        b.items,
+        b.points,
+        b.words,
+    ]
+
+
+class LocalDays:
+    """Calendar days (``YYYY-MM-DD``) of canonical UTC times in a time zone, cached per hour."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self._utc = zone is timezone.utc or getattr(zone, "key", None) in ("UTC", "Etc/UTC")
+        self._cache: dict[str, str] = {}
+
+    def local(self, ts: str) -> datetime:
+        moment = datetime(
+            int(ts[0:4]),
+            int(ts[5:7]),
+            int(ts[8:10]),
+            int(ts[11:13]),
+            int(ts[14:16]),
+            int(ts[17:19]),
+            tzinfo=timezone.utc,
+        )
+        return moment.astimezone(self.zone)
+
+    def day(self, ts: str) -> str:
+        if self._utc:
+            return ts[:10]
+        key = ts[:13]
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        start = datetime(
+            int(ts[0:4]), int(ts[5:7]), int(ts[8:10]), int(ts[11:13]), tzinfo=timezone.utc
+        )
+        before = self.zone.utcoffset(start.replace(tzinfo=None))
+        after = self.zone.utcoffset((start + _HOUR - timedelta(seconds=1)).replace(tzinfo=None))
+        local_start = start.astimezone(self.zone)
+        if before == after and local_start.minute == 0 and local_start.second == 0:
+            found = local_start.date().isoformat()
+            self._cache[key] = found
+            return found
+        return self.local(ts).date().isoformat()
+
+
+def week_of(day: str) -> str:
+    """The ISO week ``YYYY-Www`` of a ``YYYY-MM-DD`` day."""
+    year, week, _ = date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommitRow:
+    """One commit's spend and output in the scope."""
+
+    sha: str
+    subject: str = ""
+    author: str = ""
+    ts: str = ""
+    landed: bool = False
+    bucket: Bucket = Bucket()
+    cost_by_model: dict[str, Decimal] = field(default_factory=dict)
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DayRow:
+    """One local day: sums plus first and last activity (local ``HH:MM``), if any."""
+
+    day: str
+    bucket: Bucket
+    first: str = ""
+    last: str = ""
+    hours: Decimal = ZERO
+
+
+@dataclass(frozen=True, kw_only=True)
+class Aggregate:
+    """Everything summed over a scope.
+
+    ``commits`` lists every commit of a range scope in its order (oldest first); for a window it
+    is empty and ``top_commits`` (by cost) is what a report shows. ``commit_spend`` has the
+    (tokens, cost) of every commit with usage in the scope.
+    """
+
+    scope: Scope
+    total: Bucket
+    by_model: dict[str, Bucket]
+    by_agent: dict[str, Bucket]
+    by_fidelity: dict[str, Bucket]
+    by_host: dict[str, Bucket]
+    by_author: dict[str, Bucket]
+    by_type: dict[str, Bucket]
+    by_day: dict[str, DayRow]
+    commits: list[CommitRow]
+    top_commits: list[CommitRow]
+    commit_spend: Mapping[str, Sequence[int]]  # sha -> sums (tokens in 0-3, 10**-18 $ in 5)
+    commit_count: int
+    commits_with_records: int
+    commits_with_usage: int
+    usage_records: int
+    output_records: int
+    duplicates: int
+    superseded: int
+    unpriced_models: tuple[str, ...]
+    recorded_cost: Decimal
+    recorded_records: int
+    cost_changed: int
+    unlanded: Bucket
+    pending_items: int
+    pending_points: int
+
+
+def _share_ints(value: int, weights: Sequence[int]) -> list[int]:
+    """Split ``value`` by ``weights`` (largest remainders; the sum is exact)."""
+    whole = sum(weights)
+    base = [value * w // whole for w in weights]
+    rest = value - sum(base)
+    order = sorted(range(len(weights)), key=lambda i: (-(value * weights[i] % whole), i))
+    for i in order[:rest]:
+        base[i] += 1
+    return base
+
+
+def _share_money(value: Decimal, weights: Sequence[int]) -> list[Decimal]:
+    """Split ``value`` dollars by ``weights`` exactly (at 10**-18 dollar, largest remainders)."""
+    return [money(part) for part in _share_ints(to_atto(value), weights)]
+
+
+def _split(acc: Acc, weights: Sequence[int]) -> list[Acc]:
+    """Share a usage accumulator among output types (cost and every token count)."""
+    parts = [_new() for _ in weights]
+    for slot in range(10):
+        for part, share in zip(parts, _share_ints(acc[slot], weights), strict=True):
+            part[slot] = share
+    return parts
+
+
+def _weights(outs: Sequence[Output]) -> dict[str, int]:
+    """How a commit's spend is shared among its output types: by points, else items, else
+    equally ({} without outputs)."""
+    points: dict[str, int] = {}
+    items: dict[str, int] = {}
+    for out in outs:
+        points[out.type] = points.get(out.type, 0) + out.points
+        items[out.type] = items.get(out.type, 0) + out.items
+    if any(points.values()):
+        return {k: v for k, v in points.items() if v}
+    if any(items.values()):
+        return {k: v for k, v in items.items() if v}
+    return dict.fromkeys(points, 1)
+
+
+def _shares(outs: Sequence[Output]) -> tuple[tuple[str, int], ...]:
+    """``_weights`` as sorted ``(type, weight)`` pairs."""
+    return tuple(sorted(_weights(outs).items()))
+
+
+def _add_spend(table: dict[str, Acc], name: str, acc: Acc) -> None:
+    into = table.get(name)
+    if into is None:
+        into = table[name] = _new()
+    for i in range(10):  # spend only: items and points come from the output records
+        into[i] += acc[i]
+
+
+def _add_output(table: dict[str, Acc], name: str, out: Output) -> None:
+    acc = table.get(name)
+    if acc is None:
+        acc = table[name] = _new()
+    acc[10] += out.items
+    acc[11] += out.points
+    acc[12] += out.words
+
+
+def _sorted(groups: Mapping[str, Acc]) -> dict[str, Bucket]:
+    buckets = {name: _bucket(acc) for name, acc in groups.items()}
+    return dict(
+        sorted(buckets.items(), key=lambda kv: (-kv[1].cost, -kv[1].total, -kv[1].points, kv[0]))
+    )
+
+
+_ATTO_SCALE = Decimal(10) ** ATTO
+
+
+def same_cost(recorded: Decimal, atto: int) -> bool:
+    """Whether a record-time cost matches a computed one (10**-18 dollars) at the recorded
+    precision."""
+    exact = recorded * _ATTO_SCALE
+    if exact == atto:
+        return True
+    exponent = recorded.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -ATTO:
+        return recorded == money(atto)
+    if exponent > 0:
+        exponent = 0
+    step = 10 ** (ATTO + exponent)
+    rounded = (2 * atto + step) // (2 * step)  # half up, in units of the recorded precision
+    return bool(recorded.scaleb(-exponent) == rounded)
+
+
+class _Class(NamedTuple):
+    """What the usage of a commit is attributed to besides its own dimensions."""
+
+    author: str
+    shares: tuple[tuple[str, int], ...]  # output types and weights; () with ``marker``
+    marker: str  # NOT_LANDED, NO_OUTPUT or ""
+
+
+class UsageSums:
+    """The running sums of the usage facts of a scope, fed one fact at a time.
+
+    ``add`` is the hot loop of a report. The CLI feeds it while the notes stream in (the parser
+    waits on git half of the time), before it knows which commits carry copies of a fact or
+    which facts are superseded; ``correct`` then moves the copies that settle on another commit
+    and takes out the superseded facts, so the sums equal those of the settled facts.
+    """
+
+    def __init__(self, scope: Scope, pricer: Pricer, days: LocalDays) -> None:
+        self.scope = scope
+        self.days = days
+        self.pricer = _AttoPricer(pricer)
+        self.since = scope.since or ""
+        self.until = scope.until or "~"
+        self.windowed = scope.since is not None or scope.until is not None
+        self.groups: dict[Any, Acc] = {}  # (agent, model, fidelity, host) -> sums
+        self.by_day: dict[Any, Acc] = {}  # local day -> sums
+        self.per_commit: dict[Any, Acc] = {}  # home commit -> sums
+        self.activity: dict[str, list[str]] = {}  # day -> [first, last] (UTC)
+        self.unpriced: dict[str, int] = {}
+        self.recorded_cost = ZERO
+        self.recorded_records = 0
+        self.cost_changed = 0
+        self.count = 0
+
+    def add(self, home: str, fact: Fact) -> None:
+        """Count one fact (output facts and facts outside the scope are ignored)."""
+        if type(fact) is not Usage:
+            return
+        # one unpacking instead of twenty attribute lookups
+        (_, ts, agent, model, fidelity, host, tier, first, last, inp, out, read, write,
+         reasoning, one_hour, recorded, _, _) = fact  # fmt: skip
+        if self.windowed and not (self.since <= ts[:19] < self.until):
+            return
+        self.count += 1
+        day = self.days.day(ts)
+        cache = self.pricer.cache
+        key = (model, tier)
+        rates = cache[key] if key in cache else self.pricer(model, tier)
+        total = inp + out + read + write
+        if rates is None:
+            cost = 0
+            missing = total
+            self.unpriced[model] = self.unpriced.get(model, 0) + total
+        else:
+            if one_hour > write:
+                one_hour = write
+            cost = (
+                inp * rates.input
+                + out * rates.output
+                + read * rates.cache_read
+                + (write - one_hour) * rates.cache_write
+                + one_hour * rates.cache_write_1h
+            )
+            missing = 0
+        if recorded is not None:
+            self.recorded_cost += recorded
+            self.recorded_records += 1
+            if rates is None or not same_cost(recorded, cost):
+                self.cost_changed += 1
+        estimated = total if fidelity == "estimated" else 0
+        manual = total if fidelity == "manual" else 0
+        for table, key_ in (
+            (self.groups, (agent, model, fidelity, host)),
+            (self.by_day, day),
+            (self.per_commit, home),
+        ):
+            acc = table.get(key_)
+            if acc is None:
+                table[key_] = [inp, out, read, write, reasoning, cost, missing, 1, estimated,
+                               manual, 0, 0, 0]  # fmt: skip
+            else:
+                acc[0] += inp
+                acc[1] += out
+                acc[2] += read
+                acc[3] += write
+                acc[4] += reasoning
+                acc[5] += cost
+                acc[6] += missing
+                acc[7] += 1
+                acc[8] += estimated
+                acc[9] += manual
+        span = self.activity.get(day)
+        if span is None:
+            self.activity[day] = [first, last]
+        else:
+            if first < span[0]:
+                span[0] = first
+            if last > span[1]:
+                span[1] = last
+
+    def _sums_of(self, usage: Usage) -> Acc:
+        rates = self.pricer(usage.model, usage.tier)
+        total = usage.total
+        acc = _new()
+        acc[0:10] = [
+            usage.input,
+            usage.output,
+            usage.cache_read,
+            usage.cache_write,
+            usage.reasoning,
+            0 if rates is None else atto_cost(rates, usage),
+            total if rates is None else 0,
+            1,
+            total if usage.fidelity == "estimated" else 0,
+            total if usage.fidelity == "manual" else 0,
+        ]
+        return acc
+
+    def _take(self, table: dict[Any, Acc], key: object, acc: Acc) -> None:
+        into = table[key]
+        for slot in range(_SLOTS):
+            into[slot] -= acc[slot]
+        if not into[7] and not any(into[10:]):
+            del table[key]
+
+    def correct(self, parsed: Parsed, deduped: Deduped) -> None:
+        """Make the sums those of ``deduped`` (``settle(parsed)``), having been fed ``parsed``."""
+        if not self.windowed:
+            inside = None
+        else:
+            inside = (self.since, self.until)
+        final = {deduped.facts[j].id: deduped.homes[j] for j in deduped.carriers}
+        for i, fact in enumerate(parsed.records):
+            if type(fact) is not Usage or (
+                i not in parsed.carriers and fact.id not in deduped.dropped
+            ):
+                continue
+            if inside is not None and not (inside[0] <= fact.ts[:19] < inside[1]):
+                continue
+            acc = self._sums_of(fact)
+            home = parsed.homes[i]
+            if fact.id in deduped.dropped:
+                self.count -= 1
+                self._take(self.groups, (fact.agent, fact.model, fact.fidelity, fact.host), acc)
+                self._take(self.by_day, self.days.day(fact.ts), acc)
+                self._take(self.per_commit, home, acc)
+                if fact.cost_usd is not None:
+                    self.recorded_cost -= fact.cost_usd
+                    self.recorded_records -= 1
+                    if acc[6] or not same_cost(fact.cost_usd, acc[5]):
+                        self.cost_changed -= 1
+                if acc[6]:
+                    self.unpriced[fact.model] -= acc[6]
+                    if not self.unpriced[fact.model]:
+                        del self.unpriced[fact.model]
+                continue
+            moved = final.get(fact.id, home)
+            if moved != home:
+                self._take(self.per_commit, home, acc)
+                _merge(self.per_commit.setdefault(moved, _new()), acc)
+
+
+def _day_rows(
+    by_day: Mapping[str, Acc], activity: Mapping[str, list[str]], days: LocalDays
+) -> dict[str, DayRow]:
+    rows = {}
+    for day in sorted(by_day):
+        span = activity.get(day)
+        first = last = ""
+        hours = ZERO
+        if span is not None:
+            start, end = days.local(span[0]), days.local(span[1])
+            day_start = datetime.combine(date.fromisoformat(day), datetime.min.time(), days.zone)
+            start = max(start, day_start)
+            hours = Decimal(max(0, int((end - start).total_seconds()))) / 3600
+            first, last = start.strftime("%H:%M"), end.strftime("%H:%M")
+        rows[day] = DayRow(
+            day=day, bucket=_bucket(by_day[day]), first=first, last=last, hours=hours
+        )
+    return rows
+
+
+def aggregate(
+    deduped: Deduped,
+    *,
+    scope: Scope,
+    pricer: Pricer,
+    days: LocalDays,
+    commits: Sequence[CommitInfo] = (),
+    landed: Container[str] = frozenset(),
+    top: int = 5,
+    also_count: Collection[str] = (),
+    sums: UsageSums | None = None,
+) -> Aggregate:
+    """Sum the facts of ``scope`` (see the module doc).
+
+    ``commits``: the commits git lists for the scope (a range's commits, oldest first; a
+    window's commits on the default branch), used for counts and subjects. ``landed``: the
+    commits reachable from the default branch. ``top``: how many costliest commits to list.
+    ``also_count``: more commits of the scope to count (not described). ``sums``: the usage of
+    ``deduped`` already summed (fed while reading, then corrected); summed here when None.
+    """
+    info = {c.sha: c for c in commits}
+    facts, homes, lands, extra = deduped.facts, deduped.homes, deduped.landed, deduped.carriers
+    windowed = scope.since is not None or scope.until is not None
+    since = scope.since or ""
+    until = scope.until or "~"
+    needs_landing = scope.needs_landing
+
+    # pass 1: output facts (a commit's types decide where its spend goes); usage facts chosen
+    chosen: list[int] = []
+    counted: list[tuple[str, Output]] = []
+    outputs_by_commit: dict[str, list[Output]] = {}
+    carriers: set[str] = set()
+    output_count = pending_items = pending_points = 0
+    for i, fact in enumerate(facts):
+        if windowed and not (since <= fact.ts[:19] < until):
+            if type(fact) is Output:
+                outputs_by_commit.setdefault(homes[i], []).append(fact)
+            continue
+        if type(fact) is not Output:
+            chosen.append(i)
+            continue
+        home = homes[i]
+        outputs_by_commit.setdefault(home, []).append(fact)
+        output_count += 1
+        carriers.add(home)
+        if i in extra:
+            carriers.update(extra[i])
+        if needs_landing and not lands[i]:
+            pending_items += fact.items
+            pending_points += fact.points
+        else:
+            counted.append((home, fact))
+
+    def author_of(sha: str) -> str:
+        """The commit's author as its output records name it, else as git does."""
+        for out in outputs_by_commit.get(sha, ()):
+            if out.author:
+                return out.author
+        return (info[sha].author if sha in info else "") or UNKNOWN
+
+    class_ids: dict[_Class, int] = {}
+    class_keys: dict[tuple[str, ...], int] = {}
+
+    def class_id(home: str) -> int:
+        outs = outputs_by_commit.get(home)
+        author = author_of(home)
+        if needs_landing and home not in landed:
+            key: tuple[str, ...] = (author, NOT_LANDED)
+        elif not outs:
+            key = (author, NO_OUTPUT)
+        elif len(outs) == 1:
+            key = (author, "", outs[0].type)
+        else:
+            key = (author, "", *(f"{name}\0{weight}" for name, weight in _shares(outs)))
+        found = class_keys.get(key)
+        if found is not None:
+            return found
+        if key[1]:
+            klass = _Class(author, (), key[1])
+        elif outs is not None and len(outs) == 1:
+            klass = _Class(author, ((outs[0].type, 1),), "")
+        else:
+            klass = _Class(author, _shares(outs or ()), "")
+        found = class_ids.setdefault(klass, len(class_ids))
+        class_keys[key] = found
+        return found
+
+    if sums is None:
+        sums = UsageSums(scope, pricer, days)
+        add = sums.add
+        for i in chosen:
+            add(homes[i], facts[i])
+    atto_pricer = sums.pricer
+    by_class: dict[int, Acc] = {}
+    for sha, acc in sums.per_commit.items():
+        cid = class_id(sha)
+        into = by_class.get(cid)
+        if into is None:
+            by_class[cid] = list(acc)
+        else:
+            _merge(into, acc)
+    class_list = list(class_ids)
+
+    # usage by dimension, from the small tables
+    by_model: dict[str, Acc] = {}
+    by_agent: dict[str, Acc] = {}
+    by_fidelity: dict[str, Acc] = {}
+    by_host: dict[str, Acc] = {}
+    by_day: dict[str, Acc] = sums.by_day
+    by_author: dict[str, Acc] = {}
+    by_type: dict[str, Acc] = {}
+    unlanded = _new()
+    total = _new()
+    for (agent, model, fidelity, host), acc in sums.groups.items():
+        _merge(total, acc)
+        for table, name in (
+            (by_model, model),
+            (by_agent, agent),
+            (by_fidelity, fidelity),
+            (by_host, host or UNKNOWN),
+        ):
+            into = table.get(name)
+            if into is None:
+                table[name] = list(acc)
+            else:
+                _merge(into, acc)
+    for cid, acc in by_class.items():
+        klass = class_list[cid]
+        _add_spend(by_author, klass.author, acc)
+        if klass.marker:
+            _add_spend(by_type, klass.marker, acc)
+            if klass.marker == NOT_LANDED:
+                _merge(unlanded, acc)
+        elif len(klass.shares) == 1:
+            _add_spend(by_type, klass.shares[0][0], acc)
+        else:
+            weights = [w for _, w in klass.shares]
+            for (name, _), part in zip(klass.shares, _split(acc, weights), strict=True):
+                _add_spend(by_type, name, part)
+
+    # output by type, day and author
+    out_groups: dict[tuple[str, str, str], list[int]] = {}
+    activity = sums.activity
+    day_of = days.day
+    for home, out in counted:
+        day = day_of(out.ts)
+        okey = (out.type, day, out.author or author_of(home))
+        sums_out = out_groups.get(okey)
+        if sums_out is None:
+            out_groups[okey] = [out.items, out.points, out.words]
+        else:
+            sums_out[0] += out.items
+            sums_out[1] += out.points
+            sums_out[2] += out.words
+        span = activity.get(day)
+        if span is None:
+            activity[day] = [out.ts, out.ts]
+        else:
+            if out.ts < span[0]:
+                span[0] = out.ts
+            if out.ts > span[1]:
+                span[1] = out.ts
+    for (type_, day, author), (items, points, words) in out_groups.items():
+        for table, name in ((by_type, type_), (by_day, day), (by_author, author)):
+            found = table.get(name)
+            acc = _new() if found is None else found
+            table[name] = acc
+            acc[10] += items
+            acc[11] += points
+            acc[12] += words
+        total[10] += items
+        total[11] += points
+        total[12] += words
+
+    usage_carriers = set(sums.per_commit)
+    for i in chosen:
+        if i in extra:
+            usage_carriers.update(extra[i])
+    carriers |= usage_carriers
+
+    def rows(shas: Sequence[str]) -> list[CommitRow]:
+        wanted = set(shas)
+        spend: dict[str, Acc] = {}
+        models: dict[str, dict[str, int]] = {}
+        first: dict[str, str] = {}
+        for i in chosen:
+            home = homes[i]
+            if home not in wanted:
+                continue
+            usage: Usage = facts[i]  # type: ignore[assignment]
+            rates = atto_pricer(usage.model, usage.tier)
+            cost = 0 if rates is None else atto_cost(rates, usage)
+            acc = spend.setdefault(home, _new())
+            total = usage.total
+            for slot, value in enumerate(
+                (
+                    usage.input,
+                    usage.output,
+                    usage.cache_read,
+                    usage.cache_write,
+                    usage.reasoning,
+                    cost,
+                    total if rates is None else 0,
+                    1,
+                    total if usage.fidelity == "estimated" else 0,
+                    total if usage.fidelity == "manual" else 0,
+                )
+            ):
+                acc[slot] += value
+            per_model = models.setdefault(home, {})
+            per_model[usage.model] = per_model.get(usage.model, 0) + cost
+            if home not in first or usage.ts < first[home]:
+                first[home] = usage.ts
+        for home, out in counted:
+            if home in wanted:
+                acc = spend.setdefault(home, _new())
+                acc[10] += out.items
+                acc[11] += out.points
+                acc[12] += out.words
+        out_rows = []
+        for sha in shas:
+            acc = spend.get(sha) or _new()
+            meta = info.get(sha)
+            outs = outputs_by_commit.get(sha, [])
+            stamps = [o.ts for o in outs] + ([first[sha]] if sha in first else [])
+            out_rows.append(
+                CommitRow(
+                    sha=sha,
+                    subject=meta.subject if meta else "",
+                    author=author_of(sha) if sha in outputs_by_commit or meta else "",
+                    ts=meta.ts if meta and meta.ts else min(stamps, default=""),
+                    landed=sha in landed,
+                    bucket=_bucket(acc),
+                    cost_by_model={m: money(c) for m, c in sorted(models.get(sha, {}).items())},
+                    types=tuple(dict.fromkeys(o.type for o in outs)),
+                )
+            )
+        return out_rows
+
+    per_commit = sums.per_commit
+    costliest = [
+        sha
+        for _, _, sha in heapq.nlargest(
+            top, ((v[5], v[0] + v[1] + v[2] + v[3], k) for k, v in per_commit.items())
+        )
+    ]
+    if len(costliest) < top:  # commits that shipped without spend fill the list
+        shipped = sorted({home for home, _ in counted} - set(per_commit))
+        costliest.extend(shipped[: top - len(costliest)])
+    return Aggregate(
+        scope=scope,
+        total=_bucket(total),
+        by_model=_sorted(by_model),
+        by_agent=_sorted(by_agent),
+        by_fidelity=_sorted(by_fidelity),
+        by_host=_sorted(by_host),
+        by_author=_sorted(by_author),
+        by_type=_sorted(by_type),
+        by_day=_day_rows(by_day, sums.activity, days),
+        commits=rows([c.sha for c in commits]) if scope.kind == "range" else [],
+        top_commits=rows(costliest),
+        commit_spend=per_commit,
+        commit_count=len(carriers.union(info, also_count)),
+        commits_with_records=len(carriers),
+        commits_with_usage=len(usage_carriers),
+        usage_records=len(chosen),
+        output_records=output_count,
+        duplicates=deduped.duplicates,
+        superseded=deduped.superseded,
+        unpriced_models=tuple(sorted(sums.unpriced, key=lambda m: (-sums.unpriced[m], m))),
+        recorded_cost=sums.recorded_cost,
+        recorded_records=sums.recorded_records,
+        cost_changed=sums.cost_changed,
+        unlanded=_bucket(unlanded),
+        pending_items=pending_items,
+        pending_points=pending_points,
+    )
+
+
+class Spend(NamedTuple):
+    """Spend and landed output between two times (for trailing comparisons and alerts)."""
+
+    cost: Decimal
+    tokens: int
+    items: int
+
+
+def spend_in(
+    deduped: Deduped,
+    windows: Sequence[tuple[str, str]],
+    pricer: Pricer,
+    *,
+    needs_landing: bool = True,
+) -> list[Spend]:
+    """For each ``(since, until)`` window (UTC, seconds; ``since <= ts < until``): cost and
+    tokens of the usage facts there, and the items of the output facts there (only those that
+    landed, when ``needs_landing``). One pass for all windows."""
+    sums: list[list[int]] = [[0, 0, 0] for _ in windows]
+    if not windows:
+        return []
+    low = min(w[0] for w in windows)
+    high = max(w[1] for w in windows)
+    atto_pricer = _AttoPricer(pricer)
+    for i, fact in enumerate(deduped.facts):
+        stamp = fact.ts[:19]
+        if stamp < low or stamp >= high:
+            continue
+        if type(fact) is Output:
+            if deduped.landed[i] or not needs_landing:
+                for (since, until), acc in zip(windows, sums, strict=True):
+                    if since <= stamp < until:
+                        acc[2] += fact.items
+            continue
+        usage: Usage = fact  # type: ignore[assignment]
+        rates = atto_pricer(usage.model, usage.tier)
+        cost = 0 if rates is None else atto_cost(rates, usage)
+        for (since, until), acc in zip(windows, sums, strict=True):
+            if since <= stamp < until:
+                acc[0] += cost
+                acc[1] += usage.total
+    return [Spend(money(cost), tokens, items) for cost, tokens, items in sums]
+
+
+def costly_commits(
+    agg: Aggregate, *, tokens: int | None = None, usd: Decimal | None = None
+) -> list[tuple[str, int, Decimal]]:
+    """``(sha, tokens, cost)`` of the commits over ``tokens`` or over ``usd``, costliest first."""
+    if tokens is None and usd is None:
+        return []
+    limit_tokens = tokens if tokens is not None else -1
+    limit_atto = to_atto(usd) if usd is not None else -1
+    found = [
+        (sha, spent[0] + spent[1] + spent[2] + spent[3], spent[5])
+        for sha, spent in agg.commit_spend.items()
+        if (tokens is not None and spent[0] + spent[1] + spent[2] + spent[3] > limit_tokens)
+        or (usd is not None and spent[5] > limit_atto)
+    ]
+    found.sort(key=lambda item: (-item[2], -item[1], item[0]))
+    return [(sha, spent_tokens, money(atto)) for sha, spent_tokens, atto in found]
+
+
+def day_totals(
+    deduped: Deduped,
+    days: LocalDays,
+    pricer: Pricer,
+    since: str,
+    until: str,
+    *,
+    needs_landing: bool = True,
+) -> dict[str, Bucket]:
+    """Spend and (landed) output by local day for ``since <= ts < until`` (UTC, seconds): the
+    daily series of a window's charts and tables, which reach back before the window."""
+    groups: dict[str, Acc] = {}
+    atto_pricer = _AttoPricer(pricer)
+    day_of = days.day
+    for i, fact in enumerate(deduped.facts):
+        stamp = fact.ts[:19]
+        if stamp < since or stamp >= until:
+            continue
+        day = day_of(fact.ts)
+        acc = groups.get(day)
+        if acc is None:
+            acc = groups[day] = _new()
+        if type(fact) is Output:
+            if deduped.landed[i] or not needs_landing:
+                acc[10] += fact.items
+                acc[11] += fact.points
+                acc[12] += fact.words
+            continue
+        usage: Usage = fact  # type: ignore[assignment]
+        rates = atto_pricer(usage.model, usage.tier)
+        total = usage.total
+        acc[0] += usage.input
+        acc[1] += usage.output
+        acc[2] += usage.cache_read
+        acc[3] += usage.cache_write
+        acc[4] += usage.reasoning
+        acc[7] += 1
+        if rates is None:
+            acc[6] += total
+        else:
+            acc[5] += atto_cost(rates, usage)
+        if usage.fidelity == "estimated":
+            acc[8] += total
+        elif usage.fidelity == "manual":
+            acc[9] += total
+    return {day: _bucket(acc) for day, acc in sorted(groups.items())}

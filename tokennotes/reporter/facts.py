@@ -1,0 +1,550 @@
+"""The facts a report is made of: compact usage and output records, parsed fast from notes.
+
+``tokennotes.record`` is the one definition of what a valid line is. Reports read tens of
+thousands of notes, and building its frozen dataclasses costs about 8 µs a line, so this module
+adds a fast path: a line in the canonical form the hooks write is checked and turned straight
+into a ``Usage`` or ``Output`` tuple. Anything the fast path does not recognise goes through
+``record.record_from_json`` (the authority) and is converted, so both paths accept and reject the
+same lines (a test fuzzes that). On top of the schema, a report needs a time: a record whose
+``ts`` is not an RFC 3339 time is skipped and counted like any other bad line.
+
+``ts`` is kept in the canonical UTC form ``YYYY-MM-DDTHH:MM:SS[.fff]Z``, so comparing strings
+compares times.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+from tokennotes.record import (
+    FIDELITIES,
+    SCHEMA_VERSION,
+    OutputRecord,
+    RecordError,
+    UsageRecord,
+    record_from_json,
+)
+
+_TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z"
+_CANONICAL_TS = re.compile(_TS + r"\Z")
+_is_canonical = _CANONICAL_TS.match
+
+# A line exactly as the hooks write it (keys sorted, no spaces, strings without escapes, no
+# `supersedes`) is read by one regular expression; anything else goes through json + record.py.
+_S = r'"([^"\\\x00-\x1f]*)"'  # a JSON string with no escapes: its text is its value
+_N = r"(0|[1-9][0-9]*)"  # a non-negative JSON integer
+_T = f'"({_TS})"'
+_USAGE_LINE = re.compile(
+    r'\{"agent":' + _S + r'(?:,"commit":' + _S + r')?,"cost_usd":(?:"([0-9]+(?:\.[0-9]+)?)"|null)'
+    r',"fidelity":"(exact|estimated|manual)","first":'
+    + _T
+    + r',"host":'
+    + _S
+    + r',"id":'
+    + _S
+    + r',"kind":"usage","last":'
+    + _T
+    + r',"messages":'
+    + _N
+    + r',"model":'
+    + _S
+    + r',"price_table":'
+    + _S
+    + r',"session":'
+    + _S
+    + r'(?:,"tier":'
+    + _S
+    + r')?,"tokens":\{"cache_read":'
+    + _N
+    + r',"cache_write":'
+    + _N
+    + r'(?:,"cache_write_1h":'
+    + _N
+    + r')?,"input":'
+    + _N
+    + r',"output":'
+    + _N
+    + r',"reasoning":'
+    + _N
+    + r'\},"ts":'
+    + _T
+    + r',"v":1\}'
+).fullmatch
+_OUTPUT_LINE = re.compile(
+    r'\{"author":'
+    + _S
+    + r',"branch":'
+    + _S
+    + r',"commit":'
+    + _S
+    + r',"deletions":'
+    + _N
+    + r',"files":'
+    + _N
+    + r',"id":'
+    + _S
+    + r',"insertions":'
+    + _N
+    + r',"items":'
+    + _N
+    + r',"kind":"output","points":'
+    + _N
+    + r',"rule":'
+    + _S
+    + r',"ts":'
+    + _T
+    + r',"type":'
+    + _S
+    + r',"v":1,"words":'
+    + _N
+    + r"\}"
+).fullmatch
+# the C scanner behind json.loads, without its Python wrappers (a third of the cost of a line)
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_MAX_ERRORS = 50
+
+
+class Usage(NamedTuple):
+    """Tokens one agent spent on one model in one session (``kind: usage``)."""
+
+    id: str
+    ts: str
+    agent: str
+    model: str
+    fidelity: str
+    host: str
+    tier: str
+    first: str
+    last: str
+    input: int
+    output: int
+    cache_read: int
+    cache_write: int
+    reasoning: int
+    cache_write_1h: int
+    cost_usd: Decimal | None
+    price_table: str
+    supersedes: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_read + self.cache_write
+
+
+class Output(NamedTuple):
+    """What a commit shipped: one output type with its items and points (``kind: output``)."""
+
+    id: str
+    ts: str
+    type: str
+    items: int
+    points: int
+    words: int
+    author: str
+    branch: str
+    commit: str
+    supersedes: tuple[str, ...]
+
+
+Fact = Usage | Output
+
+
+class Parsed(NamedTuple):
+    """The facts of some notes, one per id (the first read), ``homes[i]`` the commit
+    ``records[i]`` was read from; ``carriers`` lists, by index, the other commits carrying the
+    same id (copies)."""
+
+    records: list[Fact]
+    homes: list[str]
+    carriers: dict[int, list[str]]
+    duplicates: int
+    skipped: int
+    errors: list[str]
+
+    @property
+    def facts(self) -> list[tuple[str, Fact]]:
+        """``(commit, fact)`` pairs, one per id (built on demand; prefer ``records``)."""
+        return list(zip(self.homes, self.records, strict=True))
+
+
+def canonical_ts(value: str) -> str | None:
+    """``value`` as ``YYYY-MM-DDTHH:MM:SS[.fff]Z`` in UTC, or None when it is not a time.
+
+    A time without an offset is taken as UTC.
+    """
+    if _CANONICAL_TS.match(value):
+        return value
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(timezone.utc)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        stamp += f".{moment.microsecond:06d}".rstrip("0")
+    return stamp + "Z"
+
+
+def _nonneg(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _supersedes(obj: dict[str, Any]) -> tuple[str, ...] | None:
+    """The optional ``supersedes`` list as a tuple; None when it is not a list of strings."""
+    if "supersedes" not in obj:
+        return ()
+    value = obj["supersedes"]
+    if type(value) is list and all(type(s) is str for s in value):
+        return tuple(value)
+    return None
+
+
+_USAGE_KEYS = 15  # the keys the hooks always write; more means optional or unknown ones
+_OUTPUT_KEYS = 15
+
+
+def _fast_usage(obj: dict[str, Any]) -> Usage | None:
+    """The canonical happy path; None sends the object to the authoritative parser."""
+    try:
+        tokens = obj["tokens"]
+        inp, out, read, write, reasoning = (
+            tokens["input"],
+            tokens["output"],
+            tokens["cache_read"],
+            tokens["cache_write"],
+            tokens["reasoning"],
+        )
+        id_, ts, agent, model, fidelity = (
+            obj["id"],
+            obj["ts"],
+            obj["agent"],
+            obj["model"],
+            obj["fidelity"],
+        )
+        first, last, host, price_table, session, messages, raw_cost = (
+            obj["first"],
+            obj["last"],
+            obj["host"],
+            obj["price_table"],
+            obj["session"],
+            obj["messages"],
+            obj["cost_usd"],
+        )
+    except (KeyError, TypeError):
+        return None
+    one_hour = 0 if len(tokens) == 5 else tokens.get("cache_write_1h", 0)
+    if not (
+        type(inp) is int
+        and type(out) is int
+        and type(read) is int
+        and type(write) is int
+        and type(reasoning) is int
+        and type(one_hour) is int
+        and (inp | out | read | write | reasoning | one_hour) >= 0
+        and type(id_) is str
+        and type(ts) is str
+        and type(agent) is str
+        and type(model) is str
+        and type(fidelity) is str
+        and fidelity in FIDELITIES
+        and type(first) is str
+        and type(last) is str
+        and type(host) is str
+        and type(price_table) is str
+        and type(session) is str
+        and type(messages) is int
+        and messages >= 0
+    ):
+        return None
+    cost: Decimal | None = None
+    if raw_cost is not None:
+        if type(raw_cost) is not str:
+            return None
+        try:
+            cost = Decimal(raw_cost)
+        except InvalidOperation:
+            return None
+        if not cost.is_finite() or cost < 0:
+            return None
+    tier = ""
+    superseded: tuple[str, ...] = ()
+    if len(obj) != _USAGE_KEYS:
+        tier_value, commit = obj.get("tier"), obj.get("commit")
+        for value in (tier_value, commit):
+            if type(value) is not str and value is not None:
+                return None
+        tier = tier_value or ""
+        listed = _supersedes(obj)
+        if listed is None:
+            return None
+        superseded = listed
+    return Usage(
+        id_,
+        ts,
+        agent,
+        model,
+        fidelity,
+        host,
+        tier,
+        first or ts,
+        last or ts,
+        inp,
+        out,
+        read,
+        write,
+        reasoning,
+        one_hour,
+        cost,
+        price_table,
+        superseded,
+    )
+
+
+def _fast_output(obj: dict[str, Any]) -> Output | None:
+    try:
+        id_, ts, type_, items, points, words = (
+            obj["id"],
+            obj["ts"],
+            obj["type"],
+            obj["items"],
+            obj["points"],
+            obj["words"],
+        )
+        files, insertions, deletions = obj["files"], obj["insertions"], obj["deletions"]
+        commit, author, branch, rule = obj["commit"], obj["author"], obj["branch"], obj["rule"]
+    except KeyError:
+        return None
+    if not (
+        type(id_) is str
+        and type(ts) is str
+        and type(type_) is str
+        and type(items) is int
+        and type(points) is int
+        and type(words) is int
+        and type(files) is int
+        and type(insertions) is int
+        and type(deletions) is int
+        and (items | points | words | files | insertions | deletions) >= 0
+        and type(commit) is str
+        and type(author) is str
+        and type(branch) is str
+        and type(rule) is str
+    ):
+        return None
+    superseded = () if len(obj) == _OUTPUT_KEYS else _supersedes(obj)
+    if superseded is None:
+        return None
+    return Output(id_, ts, type_, items, points, words, author, branch, commit, superseded)
+
+
+def fact_from_record(record: UsageRecord | OutputRecord) -> Fact:
+    """The compact form of a validated record."""
+    if isinstance(record, UsageRecord):
+        t = record.tokens
+        return Usage(
+            record.id,
+            record.ts,
+            record.agent,
+            record.model,
+            record.fidelity,
+            record.host,
+            record.tier,
+            record.first,
+            record.last,
+            t.input,
+            t.output,
+            t.cache_read,
+            t.cache_write,
+            t.reasoning,
+            t.cache_write_1h,
+            record.cost_usd,
+            record.price_table,
+            record.supersedes,
+        )
+    return Output(
+        record.id,
+        record.ts,
+        record.type,
+        record.items,
+        record.points,
+        record.words,
+        record.author,
+        record.branch,
+        record.commit,
+        record.supersedes,
+    )
+
+
+def fact_from_json(obj: object) -> Fact:
+    """Validate a decoded JSON line into a fact; raise ``RecordError`` naming the key."""
+    fact: Fact | None = None
+    if type(obj) is dict:
+        version = obj.get("v")
+        if version == SCHEMA_VERSION and type(version) is int:
+            kind = obj.get("kind")
+            if kind == "usage":
+                fact = _fast_usage(obj)
+            elif kind == "output":
+                fact = _fast_output(obj)
+    if fact is None:
+        fact = fact_from_record(record_from_json(obj))
+    if _is_canonical(fact.ts) is None:
+        ts = canonical_ts(fact.ts)
+        if ts is None:
+            raise RecordError("ts", f"not an RFC 3339 time: {fact.ts[:40]!r}")
+        fact = fact._replace(ts=ts)
+    if type(fact) is Usage and (
+        _is_canonical(fact.first) is None or _is_canonical(fact.last) is None
+    ):
+        fact = fact._replace(
+            first=canonical_ts(fact.first) or fact.ts, last=canonical_ts(fact.last) or fact.ts
+        )
+    return fact
+
+
+def _decode(line: str) -> object:
+    try:
+        obj, end = _SCAN(line, 0)
+    except StopIteration:
+        obj, end = json.loads(line), len(line)  # raises the JSONDecodeError that explains it
+    if end != len(line):
+        return json.loads(line)  # "Extra data"
+    return obj
+
+
+def _canonical_fact(line: str) -> Fact | None:
+    """The fact of a line in the hooks' exact canonical form, or None for any other line."""
+    if line.startswith('{"ag'):
+        m = _USAGE_LINE(line)
+        if m is None:
+            return None
+        (agent, _, cost, fidelity, first, host, id_, last, _, model, price_table, _, tier,
+         read, write, one_hour, inp, out, reasoning, ts) = m.groups()  # fmt: skip
+        return Usage(
+            id_,
+            ts,
+            agent,
+            model,
+            fidelity,
+            host,
+            tier or "",
+            first,
+            last,
+            int(inp),
+            int(out),
+            int(read),
+            int(write),
+            int(reasoning),
+            int(one_hour) if one_hour else 0,
+            None if cost is None else Decimal(cost),
+            price_table,
+            (),
+        )
+    if line.startswith('{"au'):
+        m = _OUTPUT_LINE(line)
+        if m is None:
+            return None
+        (author, branch, commit, _, _, id_, _, items, points, _, ts, type_,
+         words) = m.groups()  # fmt: skip
+        return Output(
+            id_, ts, type_, int(items), int(points), int(words), author, branch, commit, ()
+        )
+    return None
+
+
+def parse_fact(line: str) -> Fact:
+    """Parse one note line (stripped); raise ``RecordError`` naming the key and the reason."""
+    fact = _canonical_fact(line)
+    if fact is not None:
+        return fact
+    try:
+        obj = _decode(line)
+    except json.JSONDecodeError as exc:
+        raise RecordError("", f"not JSON ({exc.msg} at column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise RecordError("", f"not JSON ({exc})") from None
+    return fact_from_json(obj)
+
+
+class FactReader:
+    """Parse note texts one after the other: keep the first fact of each id, count the copies
+    (a record copied onto several commits) and the bad lines."""
+
+    def __init__(self, sink: Callable[[str, Fact], None] | None = None) -> None:
+        self.sink = sink  # called with (commit, fact) for the first fact of each id
+        self.facts: list[Fact] = []
+        self.homes: list[str] = []
+        self.carriers: dict[int, list[str]] = {}
+        self.duplicates = 0
+        self.skipped = 0
+        self.errors: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def add(self, sha: str, text: str) -> None:
+        index = self._index
+        for raw in text.split("\n"):
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                fact = parse_fact(line)
+            except RecordError as exc:
+                self.skipped += 1
+                if len(self.errors) < _MAX_ERRORS:
+                    self.errors.append(f"{sha[:12]}: {exc}")
+                continue
+            i = index.get(fact.id)
+            if i is None:
+                index[fact.id] = len(self.facts)
+                self.facts.append(fact)
+                self.homes.append(sha)
+                if self.sink is not None:
+                    self.sink(sha, fact)
+                continue
+            self.duplicates += 1
+            if sha != self.homes[i]:
+                others = self.carriers.setdefault(i, [])
+                if sha not in others:
+                    others.append(sha)
+
+    def result(self) -> Parsed:
+        return Parsed(
+            self.facts, self.homes, self.carriers, self.duplicates, self.skipped, self.errors
+        )
+
+
+def parse_notes(notes: Iterable[tuple[str, str]]) -> Parsed:
+    """Parse ``(annotated sha, note text)`` pairs."""
+    reader = FactReader()
+    for sha, text in notes:
+        reader.add(sha, text)
+    return reader.result()
+
+
+def collect_facts(pairs: Iterable[tuple[str, Fact]]) -> Parsed:
+    """``Parsed`` from facts already built (``(commit, fact)`` pairs), deduplicated by id."""
+    reader = FactReader()
+    index = reader._index
+    for sha, fact in pairs:
+        i = index.get(fact.id)
+        if i is None:
+            index[fact.id] = len(reader.facts)
+            reader.facts.append(fact)
+            reader.homes.append(sha)
+            continue
+        reader.duplicates += 1
+        if sha != reader.homes[i]:
+            others = reader.carriers.setdefault(i, [])
+            if sha not in others:
+                others.append(sha)
+    return reader.result()
