@@ -6,19 +6,26 @@ imported, so the commit hook (`tokennotes record`) never pays for the reporter's
 
 Exit codes: 0 fine; 1 a budget exceeded (gate) or a user error with its message; 2 bad usage;
 3 an internal error; 130 interrupted.
+
+Startup is part of the commit hook's time: nothing here imports more than argparse needs, and the
+help formatter sizes the terminal without importing ``shutil`` (which loads the compression
+modules, ~3 ms, on every ``add_argument``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import os
 import sys
-import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
 from tokennotes import __version__
 from tokennotes.errors import GateFailed, TokennotesError
+
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
+if TYPE_CHECKING:
+    from typing import Any
 
 # command name -> module implementing it (kept in the order `--help` lists them)
 COMMANDS: dict[str, str] = {
@@ -32,21 +39,62 @@ COMMANDS: dict[str, str] = {
     "show": "tokennotes.reporter.show",
     "report": "tokennotes.reporter.command",
     "dashboard": "tokennotes.reporter.dashboard",
+    "budget": "tokennotes.budget",
     "pricing": "tokennotes.pricing_update",
 }
 
 
 def _load(name: str) -> ModuleType | None:
+    module = COMMANDS[name]
     try:
-        return importlib.import_module(COMMANDS[name])
+        __import__(module)
     except ModuleNotFoundError as exc:
-        if exc.name == COMMANDS[name]:  # not built yet in this version
+        if exc.name == module:  # not built yet in this version
             return None
         raise
+    return sys.modules[module]
+
+
+def terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized to the terminal as argparse would."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An ``argparse.ArgumentParser`` using ``HelpFormatter`` unless told otherwise (its
+    subcommands' parsers too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="tokennotes",
         description="What your AI coding agents cost per commit and per pull request, "
         "and what that spend shipped.",
@@ -65,13 +113,30 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def build_command_parser(name: str) -> argparse.ArgumentParser | None:
+    """The parser of one command alone, as ``build_parser`` would make it (``prog``
+    ``tokennotes NAME``, ``command`` and ``_run`` set), or None when it is not built."""
+    module = _load(name)
+    if module is None:
+        return None
+    parser = ArgumentParser(prog=f"tokennotes {name}", description=module.HELP)
+    module.add_arguments(parser)
+    parser.set_defaults(command=name, _run=module.run)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in args_list if not a.startswith("-")), None)
     only = first if first in COMMANDS and "-h" not in args_list[:1] else None
     try:
-        parser = build_parser(only)
-        args = parser.parse_args(args_list)
+        # `tokennotes COMMAND ...` (the hooks' form): one parser, not a parser and a subparser
+        parser = build_command_parser(only) if only and args_list[0] == only else None
+        if parser is not None:
+            args = parser.parse_args(args_list[1:])
+        else:
+            parser = build_parser(only)
+            args = parser.parse_args(args_list)
         if getattr(args, "_run", None) is None:
             parser.print_help()
             return 2 if args_list else 0
@@ -90,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 on bad usage, 0 on --help
         return int(exc.code) if isinstance(exc.code, int) else 2
     except Exception:
+        import traceback
+
         traceback.print_exc()
         print(
             "tokennotes: internal error; please report it with the traceback above.",
