@@ -15,12 +15,22 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "committer@example.com",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
-AGENT_VARS = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "XDG_DATA_HOME",
-              "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "OPENCODE_DATA_DIR", "TOKENNOTES_HOOK")
+AGENT_VARS = (
+    "CLAUDE_CONFIG_DIR",
+    "CODEX_HOME",
+    "GEMINI_CLI_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "OPENCODE_DATA_DIR",
+    "TOKENNOTES_HOOK",
+)
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """Every test gets its own HOME, an empty global git config and a pinned git identity."""
     home = tmp_path_factory.mktemp("home")
     gitconfig = home / ".gitconfig"
@@ -38,8 +48,13 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 def git(cwd: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
     """Run git in ``cwd`` and return its stdout; fail the test on a non-zero exit."""
     result = subprocess.run(
-        ["git", *args], cwd=cwd, input=input, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, check=False,
+        ["git", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
     if result.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
