@@ -188,7 +188,16 @@ def draw_pr_chart(
         handles, labels = ax.get_legend_handles_labels()
         more, more_labels = right.get_legend_handles_labels()
         if handles or more:
-            ax.legend(handles + more, labels + more_labels, loc="upper left", fontsize=8)
+            # below the axes, so that it never hides a bar or the cumulative line
+            right.legend(
+                handles + more,
+                labels + more_labels,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.14 if len(xs) <= 8 else -0.3),
+                ncol=min(4, len(labels) + len(more_labels)),
+                fontsize=8,
+                frameon=False,
+            )
         fig.tight_layout()
         png = _png(fig)
     return Chart(png, data)
