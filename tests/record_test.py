@@ -66,7 +66,11 @@ def test_usage_round_trip_is_canonical() -> None:
     obj = json.loads(line)
     assert list(obj) == sorted(obj)
     assert obj["tokens"] == {
-        "cache_read": 250000, "cache_write": 18000, "input": 1200, "output": 5400, "reasoning": 0,
+        "cache_read": 250000,
+        "cache_write": 18000,
+        "input": 1200,
+        "output": 5400,
+        "reasoning": 0,
     }
     assert obj["cost_usd"] == "0.4123"
     assert parse_record(line) == record
@@ -105,16 +109,30 @@ def test_one_hour_cache_write_is_kept_only_when_present() -> None:
         ('{"v":1,"kind":"weird"}', "kind"),
         ('{"v":1,"kind":"output","id":"x","ts":"t","type":"fix","items":-1,"points":1}', "items"),
         ('{"v":1,"kind":"output","id":"x","ts":"t","type":"fix","items":true,"points":1}', "items"),
-        ('{"v":1,"kind":"usage","id":"x","ts":"t","agent":"a","model":"m","fidelity":"guess",'
-         '"tokens":{}}', "fidelity"),
-        ('{"v":1,"kind":"usage","id":"x","ts":"t","agent":"a","model":"m","fidelity":"exact",'
-         '"tokens":{"input":"5"}}', "tokens.input"),
-        ('{"v":1,"kind":"usage","id":"x","ts":"t","agent":"a","model":"m","fidelity":"exact",'
-         '"tokens":{},"cost_usd":"NaN"}', "cost_usd"),
-        ('{"v":1,"kind":"usage","id":"x","ts":"t","agent":"a","model":"m","fidelity":"exact",'
-         '"tokens":{},"cost_usd":1.5}', "cost_usd"),
-        ('{"v":1,"kind":"usage","ts":"t","agent":"a","model":"m","fidelity":"exact","tokens":{}}',
-         "id"),
+        (
+            '{"v":1,"kind":"usage","id":"x","ts":"t","agent":"a","model":"m","fidelity":"guess",'
+            '"tokens":{}}',
+            "fidelity",
+        ),
+        (
+            '{"v":1,"kind":"usage","id":"x","ts":"t","agent":"a","model":"m","fidelity":"exact",'
+            '"tokens":{"input":"5"}}',
+            "tokens.input",
+        ),
+        (
+            '{"v":1,"kind":"usage","id":"x","ts":"t","agent":"a","model":"m","fidelity":"exact",'
+            '"tokens":{},"cost_usd":"NaN"}',
+            "cost_usd",
+        ),
+        (
+            '{"v":1,"kind":"usage","id":"x","ts":"t","agent":"a","model":"m","fidelity":"exact",'
+            '"tokens":{},"cost_usd":1.5}',
+            "cost_usd",
+        ),
+        (
+            '{"v":1,"kind":"usage","ts":"t","agent":"a","model":"m","fidelity":"exact","tokens":{}}',
+            "id",
+        ),
     ],
 )
 def test_bad_lines_name_the_key(line: str, key: str) -> None:
@@ -130,8 +148,9 @@ def test_unknown_fields_are_ignored() -> None:
 
 
 def test_parse_note_skips_and_counts_bad_lines() -> None:
-    body = "\n".join(["", dump_record(make_usage()), "garbage", "", dump_record(make_output()),
-                      '{"v":9}', ""])
+    body = "\n".join(
+        ["", dump_record(make_usage()), "garbage", "", dump_record(make_output()), '{"v":9}', ""]
+    )
     parsed = parse_note(body, where="abc123")
     assert [r.kind for r in parsed.records] == ["usage", "output"]
     assert parsed.skipped == 2

@@ -12,6 +12,8 @@ when one response's prompt exceeds the model's threshold, every component is pri
 rates. An unknown model costs ``None``, never 0.
 
 This module is on the commit-hook path: standard library only, nothing read until first use.
+``Tier`` and ``ModelPrice`` are written out as ``record.Frozen`` classes (frozen-dataclass
+behaviour without generating them, ~0.6 ms each, or importing ``dataclasses``).
 """
 
 from __future__ import annotations
@@ -20,20 +22,27 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tokennotes.errors import TokennotesError
+from tokennotes.record import Frozen, NamedTuple
 
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     from tokennotes.config import ModelPriceOverride, PricingConfig
     from tokennotes.record import Tokens
 
-SHIPPED_TABLE = Path(__file__).with_name("prices.json")
-USER_TABLE = Path("tokennotes") / "prices.json"  # below $XDG_CONFIG_HOME (default ~/.config)
+    StrPath = str | os.PathLike[str]
+    SHIPPED_TABLE: Path  # = Path(__file__).with_name("prices.json")
+    USER_TABLE: Path  # = Path("tokennotes/prices.json"), below $XDG_CONFIG_HOME (~/.config)
+
+# Paths are strings here: importing pathlib costs the commit hook ~3 ms. The two Path constants
+# are made when first asked for (``__getattr__``).
+_SHIPPED = os.path.join(os.path.dirname(__file__), "prices.json")
 PER = 6  # prices are per 10**6 tokens
 ANTHROPIC = "anthropic"
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
@@ -44,13 +53,17 @@ _ANTHROPIC_CACHE_READ = Decimal("0.1")
 _ANTHROPIC_CACHE_WRITE_5M = Decimal("1.25")
 _ANTHROPIC_CACHE_WRITE_1H = Decimal(2)
 
-_PROVIDER_PREFIX = re.compile(
-    r"^(?:anthropic|openai|gemini|google|vertex_ai|vertex|bedrock|converse|models|openrouter)/"
+# What normalize_model strips, as string tests rather than regular expressions (compiling them
+# cost every hook run ~0.3 ms): a provider prefix `^(?:anthropic|…|openrouter)/`, a Bedrock
+# prefix `^(?:(?:us|…|us-gov)\.)?anthropic\.` and then its suffix `(?<=\d)-v\d+(?::\d+)?$`,
+# and a date `[-@]20\d{6}$` (\d is str.isdecimal).
+_PROVIDERS = frozenset(
+    {"anthropic", "openai", "gemini", "google", "vertex_ai", "vertex", "bedrock", "converse"}
+    | {"models", "openrouter"}
 )
-_BEDROCK_PREFIX = re.compile(r"^(?:(?:us|eu|apac|au|ca|jp|global|us-gov)\.)?anthropic\.")
-_BEDROCK_SUFFIX = re.compile(r"(?<=\d)-v\d+(?::\d+)?$")
-_DATE_SUFFIX = re.compile(r"[-@]20\d{6}$")
-_DATE_START = re.compile(r"^(?:20\d{6}|20\d\d-\d\d-\d\d)(?:$|[-._@:])")
+_BEDROCK_REGIONS = frozenset({"us", "eu", "apac", "au", "ca", "jp", "global", "us-gov"})
+_BEDROCK = "anthropic."
+_DATE_START = r"^(?:20\d{6}|20\d\d-\d\d-\d\d)(?:$|[-._@:])"  # compiled on first use (re caches it)
 _SEPARATORS = "-._@:"
 
 
@@ -64,12 +77,14 @@ class Rates(NamedTuple):
     cache_write_1h: Decimal
 
 
-@dataclass(frozen=True, kw_only=True)
-class Tier:
+class Tier(Frozen):
     """Long-context rates; they apply to a request whose prompt exceeds ``threshold`` tokens.
 
     A rate left ``None`` is not listed for the tier (see `ModelPrice.rates` for the fallback).
     """
+
+    FIELDS = ("name", "threshold", *PRICE_FIELDS)
+    __match_args__ = ()
 
     name: str  # e.g. "above_200k"
     threshold: int
@@ -79,14 +94,37 @@ class Tier:
     cache_write: Decimal | None = None
     cache_write_1h: Decimal | None = None
 
+    def __init__(
+        self,
+        *,
+        name: str,
+        threshold: int,
+        input: Decimal | None = None,
+        output: Decimal | None = None,
+        cache_read: Decimal | None = None,
+        cache_write: Decimal | None = None,
+        cache_write_1h: Decimal | None = None,
+    ) -> None:
+        self.__dict__.update(
+            name=name,
+            threshold=threshold,
+            input=input,
+            output=output,
+            cache_read=cache_read,
+            cache_write=cache_write,
+            cache_write_1h=cache_write_1h,
+        )
 
-@dataclass(frozen=True, kw_only=True)
-class ModelPrice:
+
+class ModelPrice(Frozen):
     """One model's list prices in USD per million tokens, as the table gives them.
 
     ``cache_write`` is the 5-minute (Anthropic) or only (OpenAI gpt-5.6+) cache-write rate;
     ``None`` means the table does not list that rate.
     """
+
+    FIELDS = ("key", "provider", *PRICE_FIELDS, "tiers")
+    __match_args__ = ()
 
     key: str
     provider: str  # "anthropic", "openai", "gemini" or another family name
@@ -96,6 +134,33 @@ class ModelPrice:
     cache_write: Decimal | None = None
     cache_write_1h: Decimal | None = None
     tiers: tuple[Tier, ...] = ()
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        provider: str,
+        input: Decimal,
+        output: Decimal,
+        cache_read: Decimal | None = None,
+        cache_write: Decimal | None = None,
+        cache_write_1h: Decimal | None = None,
+        tiers: tuple[Tier, ...] = (),
+    ) -> None:
+        self.__dict__.update(
+            key=key,
+            provider=provider,
+            input=input,
+            output=output,
+            cache_read=cache_read,
+            cache_write=cache_write,
+            cache_write_1h=cache_write_1h,
+            tiers=tiers,
+        )
+
+    def replace(self, **changes: Any) -> ModelPrice:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return ModelPrice(**{**self.__dict__, **changes})
 
     def tier(self, name: str) -> Tier | None:
         return next((t for t in self.tiers if t.name == name), None)
@@ -177,7 +242,7 @@ def _listed(price: ModelPrice) -> int:
 def _is_other_version(suffix: str) -> bool:
     """`gpt-5` must not price `gpt-5.5`: a suffix starting with a digit is another version,
     unless it is a snapshot date (`gpt-4o-2024-08-06`, `claude-sonnet-4-20250514-thinking`)."""
-    return suffix[:1].isdigit() and _DATE_START.match(suffix) is None
+    return suffix[:1].isdigit() and re.match(_DATE_START, suffix) is None
 
 
 class PriceTable:
@@ -190,7 +255,7 @@ class PriceTable:
         models: Mapping[str, ModelPrice],
         source: str = "",
         updated: str = "",
-        path: Path | None = None,
+        path: StrPath | None = None,
         overrides: Mapping[str, ModelPrice] | None = None,
         aliases: Mapping[str, str] | None = None,
         problems: Iterable[str] = (),
@@ -198,13 +263,22 @@ class PriceTable:
         self.version = version
         self.source = source
         self.updated = updated
-        self.path = path
+        self._path = path
         self.problems: tuple[str, ...] = tuple(problems)
         self._table = _Layer(models)
         self._overrides = _Layer(overrides or {})
         self._aliases = dict(aliases or {})
         self._aliases_norm = {normalize_model(k): v for k, v in self._aliases.items()}
         self._found: dict[str, tuple[ModelPrice | None, bool]] = {}
+
+    @property
+    def path(self) -> Path | None:
+        """The file the table was read from (None: built in memory)."""
+        if self._path is None:
+            return None
+        from pathlib import Path
+
+        return Path(self._path)
 
     @property
     def models(self) -> Mapping[str, ModelPrice]:
@@ -243,17 +317,38 @@ def normalize_model(name: str) -> str:
     Claude name's dots as dashes (`claude-opus-4.5` → `claude-opus-4-5`)."""
     norm = name.strip().lower()
     while True:
-        stripped = _PROVIDER_PREFIX.sub("", norm, count=1)
-        if stripped == norm:
+        provider, slash, rest = norm.partition("/")
+        if not slash or provider not in _PROVIDERS:
             break
-        norm = stripped
-    bedrock = _BEDROCK_PREFIX.sub("", norm, count=1)
-    if bedrock != norm:
-        norm = _BEDROCK_SUFFIX.sub("", bedrock, count=1)
-    norm = _DATE_SUFFIX.sub("", norm, count=1)
+        norm = rest
+    bedrock = _without_bedrock_prefix(norm)
+    if bedrock is not None:
+        norm = _without_bedrock_suffix(bedrock)
+    if len(norm) >= 9 and norm[-9] in "-@" and norm[-8:-6] == "20" and norm[-6:].isdecimal():
+        norm = norm[:-9]
     if norm.startswith("claude"):
         norm = norm.replace(".", "-")
     return norm
+
+
+def _without_bedrock_prefix(norm: str) -> str | None:
+    """``norm`` without ``[region.]anthropic.`` in front (None: it has none)."""
+    if norm.startswith(_BEDROCK):
+        return norm[len(_BEDROCK) :]
+    region, dot, rest = norm.partition(".")
+    if dot and region in _BEDROCK_REGIONS and rest.startswith(_BEDROCK):
+        return rest[len(_BEDROCK) :]
+    return None
+
+
+def _without_bedrock_suffix(name: str) -> str:
+    """``name`` without a ``-v<digits>[:<digits>]`` end that follows a digit."""
+    cut = name.rfind("-v")  # an earlier "-v" would be followed by more than digits
+    if cut > 0 and name[cut - 1].isdecimal():
+        major, colon, minor = name[cut + 2 :].partition(":")
+        if major.isdecimal() and (not colon or minor.isdecimal()):
+            return name[:cut]
+    return name
 
 
 def tier_name(threshold: int) -> str:
@@ -326,16 +421,48 @@ class _TableData(NamedTuple):
     problems: tuple[str, ...]
 
 
+def __getattr__(name: str) -> Path:
+    from pathlib import Path
+
+    if name == "SHIPPED_TABLE":
+        return Path(_SHIPPED)
+    if name == "USER_TABLE":
+        return Path("tokennotes") / "prices.json"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _plain(text: str) -> bool:
+    """True when ``str(Path(text)) == text`` surely (False: not known; ask pathlib)."""
+    if os.sep != "/" or not text or text.startswith("//"):
+        return False
+    body = text[1:] if text.startswith("/") else text
+    return all(part not in ("", ".") for part in body.split("/"))
+
+
+def _user_table(environ: Mapping[str, str] | None) -> str:
+    """``str(user_table_path(environ))``, with pathlib only for a path it would rewrite."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME", "")
+    if base and _plain(base) and base.startswith("/"):  # an absolute path as pathlib has it
+        return f"{base}/tokennotes/prices.json"
+    home = os.path.expanduser("~")
+    if not base and _plain(home) and home.startswith("/"):
+        return f"{home}/.config/tokennotes/prices.json"
+    return str(user_table_path(environ))
+
+
 def user_table_path(environ: Mapping[str, str] | None = None) -> Path:
     """Where `tokennotes pricing update` writes by default: `$XDG_CONFIG_HOME/tokennotes/
     prices.json`, or `~/.config/tokennotes/prices.json`."""
+    from pathlib import Path
+
     env = os.environ if environ is None else environ
     base = env.get("XDG_CONFIG_HOME", "")
     root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
-    return root / USER_TABLE
+    return root / "tokennotes" / "prices.json"
 
 
-def read_price_table(path: Path) -> PriceTable:
+def read_price_table(path: StrPath) -> PriceTable:
     """The table in one file, without overrides; TokennotesError if it is unreadable."""
     data = _read_file(path)
     return PriceTable(
@@ -348,17 +475,19 @@ def read_price_table(path: Path) -> PriceTable:
     )
 
 
-_FILES: dict[Path, tuple[tuple[int, int], _TableData]] = {}
+_FILES: dict[str, tuple[tuple[int, int], _TableData]] = {}
 
 
-def _read_file(path: Path) -> _TableData:
+def _read_file(path: StrPath) -> _TableData:
+    path = os.fspath(path)
     try:
-        st = path.stat()
+        st = os.stat(path)
         stamp = (st.st_mtime_ns, st.st_size)
         cached = _FILES.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except OSError as exc:
         raise TokennotesError(f"{path}: cannot read the price table ({exc.strerror})") from exc
     try:
@@ -465,9 +594,9 @@ _TABLES: dict[tuple[object, ...], tuple[_TableData, PriceTable]] = {}
 
 def load_price_table(
     config: PricingConfig | None = None,
-    path: Path | None = None,
+    path: StrPath | None = None,
     *,
-    root: Path | None = None,
+    root: StrPath | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> PriceTable:
     """The price table to use, with ``config``'s overrides and aliases; cached per process.
@@ -526,21 +655,23 @@ def load_price_table(
 
 def _default_base(
     config: PricingConfig | None,
-    root: Path | None,
+    root: StrPath | None,
     environ: Mapping[str, str] | None,
     problems: list[str],
-) -> tuple[_TableData, Path]:
+) -> tuple[_TableData, StrPath]:
     if config is not None and config.table:
+        from pathlib import Path  # a config file was read: pathlib is imported already
+
         configured = Path(config.table).expanduser()
         if not configured.is_absolute():
-            configured = (root or Path.cwd()) / configured
+            configured = (Path(root) if root else Path.cwd()) / configured
         try:
             return _read_file(configured), configured
         except TokennotesError as exc:
             problems.append(f"pricing.table: {exc}; using the default price table")
-    shipped = _read_file(SHIPPED_TABLE)
-    user = user_table_path(environ)
-    if user.is_file():
+    shipped = _read_file(_SHIPPED)
+    user = _user_table(environ)
+    if os.path.isfile(user):
         try:
             mine = _read_file(user)
         except TokennotesError as exc:
@@ -548,7 +679,7 @@ def _default_base(
         else:
             if mine.updated >= shipped.updated:
                 return mine, user
-    return shipped, SHIPPED_TABLE
+    return shipped, _SHIPPED
 
 
 def _overrides(
@@ -562,7 +693,7 @@ def _overrides(
             continue
         base, _ = table.lookup(name)
         if base is not None:
-            out[name] = replace(base, key=name, **given)
+            out[name] = base.replace(key=name, **given)
         elif override.input is not None and override.output is not None:
             out[name] = ModelPrice(
                 key=name,

@@ -38,12 +38,20 @@ from __future__ import annotations
 import json
 import json.scanner
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from tokennotes.hooks.logs import Diagnostics, Message, utc_timestamp
 from tokennotes.hooks.state import Index, ScanState
+
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    # A pending response: [ts, input, output, cache_read, cw_5m, cw_1h, sidechain, model,
+    # session, cwd, recorded cost]. The index stores [ts, input, output, cache_read, cw_5m,
+    # cw_1h, model, sidechain] per message id.
+    Pending = list[Any]
 
 AGENT = "claude"
 SYNTHETIC_MODEL = "<synthetic>"
@@ -51,81 +59,94 @@ UNKNOWN_MODEL = "unknown"
 
 _NEEDLE = b'"output_tokens"'
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    cast(Any, json.JSONDecoder())
+    json.JSONDecoder()  # type: ignore[arg-type]  # the C scanner takes any decoder
 )
 _USAGE = b'"usage":'
 _CONTENT = b'"content":'
 _ASSISTANT = b'"assistant"'
 
-# A pending response: [ts, input, output, cache_read, cw_5m, cw_1h, sidechain, model, session,
-# cwd, recorded cost]. The index stores [ts, input, output, cache_read, cw_5m, cw_1h, model,
-# sidechain] per message id.
-Pending = list[Any]
-
 
 # -- where the logs are -----------------------------------------------------------------------
+# (with os.path, as pathlib would: importing pathlib costs the commit hook ~3 ms)
 
 
-def _expand(entry: str, home: Path) -> Path:
+def _expand(entry: str, home: str) -> str:
     if entry == "~" or entry.startswith(("~/", "~\\")):
-        return home / entry[2:]
-    return Path(entry)
+        return os.path.join(home, entry[2:])
+    return entry
 
 
-def _projects_dir(path: Path) -> Path | None:
+def _name(path: str) -> str:
+    """``Path(path).name``."""
+    if os.sep != "/":  # pragma: no cover - Windows paths follow pathlib's own rules
+        from pathlib import PurePath
+
+        return PurePath(path).name
+    parts = [part for part in path.split("/") if part and part != "."]
+    return parts[-1] if parts else ""
+
+
+def _is_absolute(path: str) -> bool:
+    """``Path(path).is_absolute()``."""
+    if os.sep != "/":  # pragma: no cover - Windows paths follow pathlib's own rules
+        from pathlib import PurePath
+
+        return PurePath(path).is_absolute()
+    return path.startswith("/")
+
+
+def _projects_dir(path: str) -> str | None:
     """The ``projects/`` dir of a config dir, or ``path`` itself when it is one."""
-    if (path / "projects").is_dir():
-        return path / "projects"
-    if path.name == "projects" and path.is_dir():
+    projects = os.path.join(path, "projects")
+    if os.path.isdir(projects):
+        return projects
+    if _name(path) == "projects" and os.path.isdir(path):
         return path
     return None
 
 
-def homes(environ: Mapping[str, str], home: Path) -> list[Path]:
-    """Claude Code's existing ``projects/`` dirs, de-duplicated (symlinks resolved)."""
+def _resolved(paths: Iterable[str]) -> list[str]:
+    """Each path's ``os.path.realpath`` (= ``Path.resolve()``), once (as paths compare)."""
+    found: dict[str, str] = {}
+    for path in paths:
+        real = os.path.realpath(path)
+        found.setdefault(os.path.normcase(real), real)
+    return list(found.values())
+
+
+def home_dirs(environ: Mapping[str, str], home: str | os.PathLike[str]) -> list[str]:
+    """``homes``, as strings."""
+    home = os.fspath(home)
     configured = environ.get("CLAUDE_CONFIG_DIR", "").strip()
     if configured:
         candidates = [_expand(e.strip(), home) for e in configured.split(",") if e.strip()]
     else:
         xdg = environ.get("XDG_CONFIG_HOME", "").strip()
-        base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".config"
-        candidates = [base / "claude", home / ".claude"]
-    found: dict[Path, None] = {}
-    for candidate in candidates:
-        projects = _projects_dir(candidate)
-        if projects is not None:
-            found.setdefault(projects.resolve(), None)
-    return list(found)
+        base = xdg if xdg and _is_absolute(xdg) else os.path.join(home, ".config")
+        candidates = [os.path.join(base, "claude"), os.path.join(home, ".claude")]
+    return _resolved(p for p in map(_projects_dir, candidates) if p is not None)
 
 
-def _walk(root: str, diag: Diagnostics, out: list[tuple[str, os.stat_result]]) -> None:
-    try:
-        with os.scandir(root) as found:
-            entries = list(found)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        diag.error(root, exc.strerror or str(exc))
-        return
-    for entry in entries:
-        try:
-            if entry.name.endswith(".jsonl"):
-                if entry.is_file():
-                    out.append((entry.path, entry.stat()))
-            elif entry.is_dir(follow_symlinks=False):
-                _walk(entry.path, diag, out)
-        except OSError as exc:
-            diag.error(entry.path, exc.strerror or str(exc))
+def homes(environ: Mapping[str, str], home: Path) -> list[Path]:
+    """Claude Code's existing ``projects/`` dirs, de-duplicated (symlinks resolved)."""
+    from pathlib import Path
+
+    return [Path(path) for path in home_dirs(environ, home)]
 
 
-def transcripts(roots: Sequence[Path], diag: Diagnostics) -> list[tuple[str, os.stat_result]]:
-    """Every transcript below the roots: main sessions first, then subagent files."""
+def transcripts(
+    roots: Sequence[str | os.PathLike[str]], diag: Diagnostics, state: ScanState | None = None
+) -> list[tuple[str, os.stat_result]]:
+    """Every transcript below the roots that changed since ``state`` read it (without a state:
+    every transcript), main sessions first, then subagent files."""
+    walker = ScanState(None) if state is None else state
     files: list[tuple[int, str, os.stat_result]] = []
-    for projects in dict.fromkeys((_projects_dir(root) or root).resolve() for root in roots):
-        found: list[tuple[str, os.stat_result]] = []
-        _walk(str(projects), diag, found)
-        base = len(str(projects)) + 1
-        for path, st in found:
+    paths = [os.fspath(root) for root in roots]
+    for projects in _resolved(_projects_dir(root) or root for root in paths):
+        base = len(projects) + 1
+        for path, st in walker.walk(projects, diag, ".jsonl", unchanged=False):
+            if st is None:
+                continue  # (only changed files come with unchanged=False)
             parts = path[base:].replace("\\", "/").split("/")
             side = len(parts) > 2 or parts[-1].startswith("agent-") or "subagents" in parts
             if side and parts[-1] == "journal.jsonl" and "subagents" in parts:
@@ -370,11 +391,13 @@ def _count(index: Index, pending: dict[str, Pending]) -> Iterator[Message]:
         )  # fmt: skip
 
 
-def collect(homes: Sequence[Path], state: ScanState, diag: Diagnostics) -> Iterator[Message]:
+def collect(
+    homes: Sequence[str | os.PathLike[str]], state: ScanState, diag: Diagnostics
+) -> Iterator[Message]:
     """The messages of every transcript below ``homes`` that this state has not counted yet."""
     index = state.index(AGENT)
     reader = _Reader(diag)
-    for path, st in transcripts(homes, diag):
+    for path, st in transcripts(homes, diag, state):
         chunk = state.read(path, diag, st)
         if chunk is None:
             continue

@@ -39,18 +39,21 @@ import json
 import json.scanner
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any, cast
 
 from tokennotes.hooks.logs import Diagnostics, Message, utc_timestamp
 from tokennotes.hooks.state import Index, ScanState
+
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 AGENT = "codex"
 FALLBACK_MODEL = "gpt-5"
 APPROXIMATE = "approx:"
 
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    cast(Any, json.JSONDecoder())
+    json.JSONDecoder()  # type: ignore[arg-type]  # the C scanner takes any decoder
 )
 _HEAD = b'{"timestamp":"'
 _TYPE = b',"type":"'
@@ -67,47 +70,45 @@ Usage = tuple[int, int, int, int, int]  # input (incl. cached), cached, output, 
 # -- where the logs are -----------------------------------------------------------------------
 
 
-def homes(environ: Mapping[str, str], home: Path) -> list[Path]:
-    """The existing ``$CODEX_HOME`` (default ``~/.codex``)."""
+def home_dirs(environ: Mapping[str, str], home: str | os.PathLike[str]) -> list[str]:
+    """``homes``, as strings (with os.path: importing pathlib costs the commit hook ~3 ms)."""
     configured = environ.get("CODEX_HOME", "").strip()
     if configured == "~" or configured.startswith(("~/", "~\\")):
-        path = home / configured[2:]
+        path = os.path.join(home, configured[2:])
     else:
-        path = Path(configured) if configured else home / ".codex"
-    return [path.resolve()] if path.is_dir() else []
+        path = configured if configured else os.path.join(home, ".codex")
+    return [os.path.realpath(path)] if os.path.isdir(path) else []
 
 
-def _walk(root: str, diag: Diagnostics, out: dict[str, tuple[str, os.stat_result]]) -> None:
-    try:
-        with os.scandir(root) as found:
-            entries = list(found)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        diag.error(root, exc.strerror or str(exc))
-        return
-    for entry in entries:
-        name = entry.name
-        try:
-            if name.endswith(".jsonl"):
-                if name.startswith("rollout-") and name not in out and entry.is_file():
-                    out[name] = (entry.path, entry.stat())
-            elif entry.is_dir(follow_symlinks=False):
-                _walk(entry.path, diag, out)
-        except OSError as exc:
-            diag.error(entry.path, exc.strerror or str(exc))
+def homes(environ: Mapping[str, str], home: Path) -> list[Path]:
+    """The existing ``$CODEX_HOME`` (default ``~/.codex``)."""
+    from pathlib import Path
+
+    return [Path(path) for path in home_dirs(environ, home)]
 
 
-def rollouts(roots: Sequence[Path], diag: Diagnostics) -> list[tuple[str, os.stat_result]]:
-    """Rollout files below the homes, by name; ``sessions/`` wins over ``archived_sessions/``."""
-    found: dict[str, tuple[str, os.stat_result]] = {}
-    for root in dict.fromkeys(roots):
-        if (root / "sessions").is_dir() or (root / "archived_sessions").is_dir():
-            _walk(str(root / "sessions"), diag, found)
-            _walk(str(root / "archived_sessions"), diag, found)
-        else:
-            _walk(str(root), diag, found)
-    return [found[name] for name in sorted(found)]
+def _is_rollout(name: str) -> bool:
+    return name.startswith("rollout-")
+
+
+def rollouts(
+    roots: Sequence[str | os.PathLike[str]], diag: Diagnostics, state: ScanState | None = None
+) -> list[tuple[str, os.stat_result]]:
+    """Rollout files below the homes that changed since ``state`` read them (without a state:
+    all), by name; a name in ``sessions/`` hides its copy in ``archived_sessions/``."""
+    walker = ScanState(None) if state is None else state
+    found: dict[str, tuple[str, os.stat_result] | None] = {}
+    for root in dict.fromkeys(os.fspath(root) for root in roots):
+        sessions, archived = os.path.join(root, "sessions"), os.path.join(root, "archived_sessions")
+        tops = [sessions, archived]
+        if not (os.path.isdir(sessions) or os.path.isdir(archived)):
+            tops = [root]
+        for top in tops:
+            for path, st in walker.walk(top, diag, ".jsonl", _is_rollout):
+                name = path.rpartition(os.sep)[2]
+                if name not in found:  # an unchanged name still hides its archived copy
+                    found[name] = None if st is None else (path, st)
+    return [item for _, item in sorted((k, v) for k, v in found.items() if v is not None)]
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -381,10 +382,12 @@ class _Rollout:
         return True
 
 
-def collect(homes: Sequence[Path], state: ScanState, diag: Diagnostics) -> Iterator[Message]:
+def collect(
+    homes: Sequence[str | os.PathLike[str]], state: ScanState, diag: Diagnostics
+) -> Iterator[Message]:
     """The messages of every rollout below ``homes`` that this state has not counted yet."""
     index = state.index(AGENT)
-    for path, st in rollouts(homes, diag):
+    for path, st in rollouts(homes, diag, state):
         chunk = state.read(path, diag, st)
         if chunk is None:
             continue

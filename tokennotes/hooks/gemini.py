@@ -33,34 +33,46 @@ Only the standard library is imported here: this is on the commit hook's path.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, NamedTuple
 
-from tokennotes.hooks.logs import Diagnostics, Message, iter_lines
+from tokennotes.hooks.logs import Diagnostics, Message, is_finite, iter_lines
 from tokennotes.hooks.state import Index, ScanState
+from tokennotes.record import NamedTuple
+
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 AGENT = "gemini"
 
-_HASH_DIR = re.compile(r"[0-9a-f]{64}\Z")
-_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z\Z")
+# patterns, compiled on first use (``re`` caches them): importing this module must stay cheap
+_HASH_DIR = r"[0-9a-f]{64}\Z"
+_ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z\Z"
+
+
+def home_dirs(environ: Mapping[str, str], home: str | os.PathLike[str]) -> list[str]:
+    """``homes``, as strings (pathlib, ~3 ms to import, only when there is one)."""
+    root = os.path.join(environ.get("GEMINI_CLI_HOME") or home, ".gemini")
+    if not os.path.isdir(root):
+        return []
+    from pathlib import Path
+
+    return [str(Path(root))]
 
 
 def homes(environ: Mapping[str, str], home: Path) -> list[Path]:
     """``$GEMINI_CLI_HOME/.gemini`` if the variable is set, else ``~/.gemini`` (if it exists)."""
-    base = environ.get("GEMINI_CLI_HOME")
-    root = Path(base) / ".gemini" if base else home / ".gemini"
-    return [root] if root.is_dir() else []
+    from pathlib import Path
+
+    return [Path(path) for path in home_dirs(environ, home)]
 
 
 def collect(
-    homes: Sequence[Path],
+    homes: Sequence[str | os.PathLike[str]],
     state: ScanState,
     diag: Diagnostics,
     *,
@@ -78,7 +90,7 @@ def collect(
         if key in seen:
             continue
         seen.add(key)
-        projects, hashes = _projects(str(home), extra, diag)
+        projects, hashes = _projects(os.fspath(home), extra, diag)
         for project in projects:
             for path in _chat_files(project.path):
                 if path.endswith(".jsonl"):
@@ -142,7 +154,8 @@ def _project_root_file(project: str) -> str | None:
 def _projects(
     home: str, extra: Sequence[str], diag: Diagnostics
 ) -> tuple[list[_Project], dict[str, str]]:
-    """The project dirs under ``tmp/`` and a sha256(root) -> root map of every known root."""
+    """The project dirs under ``tmp/`` and a sha256(root) -> root map of every known root
+    (empty when every dir names its root: the map is only asked about dirs that do not)."""
     tmp = os.path.join(home, "tmp")
     try:
         with os.scandir(tmp) as it:
@@ -157,8 +170,10 @@ def _projects(
     projects = [
         _Project(path, _project_root_file(path) or by_slug.get(name)) for name, path in entries
     ]
+    if all(p.root is not None for p in projects):
+        return projects, {}
     candidates = {*registry, *extra, *(p.root for p in projects if p.root)}
-    if any(p.root is None and _HASH_DIR.match(os.path.basename(p.path)) for p in projects):
+    if any(p.root is None and re.match(_HASH_DIR, os.path.basename(p.path)) for p in projects):
         candidates.update(_trusted(home, diag))
     hashes = {_sha256(root): root for root in candidates}
     resolved = [
@@ -169,6 +184,8 @@ def _projects(
 
 
 def _sha256(text: str) -> str:
+    import hashlib  # only old hash-named project dirs need it
+
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -206,7 +223,7 @@ def _count_of(value: Any) -> int:
         return 0
     if isinstance(value, int):
         return max(value, 0)
-    if isinstance(value, float) and math.isfinite(value):
+    if isinstance(value, float) and is_finite(value):
         return max(int(value), 0)
     return 0
 
@@ -234,8 +251,10 @@ def _utc_iso(value: Any) -> str | None:
     """An ISO-8601 timestamp as UTC ``…Z`` (naive ones are taken as UTC), else None."""
     if not isinstance(value, str):
         return None
-    if _ISO_UTC.match(value):
+    if re.match(_ISO_UTC, value):
         return value
+    from datetime import datetime, timezone
+
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
         moment = datetime.fromisoformat(text)
@@ -247,6 +266,8 @@ def _utc_iso(value: Any) -> str | None:
 
 
 def _mtime_iso(st: os.stat_result) -> str:
+    from datetime import datetime, timezone
+
     moment = datetime.fromtimestamp(st.st_mtime_ns // 1_000_000_000, tz=timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{st.st_mtime_ns // 1_000_000 % 1000:03d}Z"
 

@@ -14,35 +14,37 @@ Normalising (for comparison only; records keep the raw string):
   the same separator and the comparison ignores case.
 
 The commit hook asks about every message, so normalised paths and answers are cached per
-process. Only the standard library is imported here: this is on the commit hook's path.
+process. Only the standard library is imported here, and not ``pathlib`` (~3 ms) until a
+``Path`` is asked for: this is on the commit hook's path.
 """
 
 from __future__ import annotations
 
 import functools
-import ntpath
 import os
 import re
-import unicodedata
 from collections.abc import Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tokennotes.errors import TokennotesError
 
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
     import subprocess
+    from pathlib import Path
 
-_WINDOWS = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\|//\?/|[A-Za-z]:$)")
+# compiled on first use (``re`` caches it); a scan of every session never needs it
+_WINDOWS = r"^(?:[A-Za-z]:[\\/]|\\\\|//\?/|[A-Za-z]:$)"
 
 
 def is_windows_path(path: str) -> bool:
     """A drive-letter, UNC or ``\\\\?\\`` path, written on (or for) Windows."""
-    return bool(_WINDOWS.match(path))
+    return bool(re.match(_WINDOWS, path))
 
 
 def normalize_path(path: str) -> str:
     """The form of ``path`` used to compare it with repository roots (see the module doc)."""
+    import unicodedata  # here: a scan of every session never needs it
+
     path = unicodedata.normalize("NFC", path)
     if is_windows_path(path):
         return _normalize_windows(path)
@@ -59,6 +61,8 @@ def _normalize_windows(path: str) -> str:
         path = "\\\\" + path[8:]
     elif path.startswith("\\\\?\\"):
         path = path[4:]
+    import ntpath  # here: only Windows-looking paths need it
+
     path = ntpath.normpath(path)
     drive, rest = ntpath.splitdrive(path)
     rest = rest.rstrip("\\") or ("\\" if rest else "")
@@ -98,12 +102,13 @@ class RepoMatcher:
         return answer
 
 
-def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def _git(cwd: str | os.PathLike[str], *args: str) -> subprocess.CompletedProcess[bytes]:
     import subprocess  # here: the commit hook's path may never need it
 
+    cwd = os.fspath(cwd)
     try:
         return subprocess.run(
-            ["git", "-C", str(cwd), *args], capture_output=True, check=False, timeout=30
+            ["git", "-C", cwd, *args], capture_output=True, check=False, timeout=30
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise TokennotesError(
@@ -113,9 +118,9 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 @functools.lru_cache(maxsize=64)
 def _repo_roots(repo: str) -> tuple[str, ...]:
-    result = _git(Path(repo), "worktree", "list", "--porcelain", "-z")
+    result = _git(repo, "worktree", "list", "--porcelain", "-z")
     if result.returncode != 0 and b"-z" in result.stderr:  # git < 2.36
-        result = _git(Path(repo), "worktree", "list", "--porcelain")
+        result = _git(repo, "worktree", "list", "--porcelain")
         fields = result.stdout.split(b"\n")
     else:
         fields = result.stdout.split(b"\0")
@@ -136,7 +141,7 @@ def _repo_roots(repo: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(roots))
 
 
-def repo_roots(repo: Path) -> list[str]:
+def repo_roots(repo: str | os.PathLike[str]) -> list[str]:
     """The normalised work tree and linked worktrees of the repository containing ``repo``.
 
     ``repo`` may be any directory inside a work tree (or a bare repository's git dir, which
@@ -146,20 +151,35 @@ def repo_roots(repo: Path) -> list[str]:
     return list(_repo_roots(os.path.abspath(repo)))
 
 
-def repo_toplevel(path: Path) -> Path | None:
+def repo_toplevel(path: str | os.PathLike[str]) -> Path | None:
     """The top of the work tree containing ``path`` (None outside a work tree)."""
+    from pathlib import Path
+
     result = _git(path, "rev-parse", "--show-toplevel")
     top = result.stdout.decode("utf-8", "surrogateescape").strip()
     return Path(top) if result.returncode == 0 and top else None
 
 
-def find_worktree(path: Path) -> Path | None:
+def find_worktree_dir(path: str | os.PathLike[str]) -> str | None:
+    """``find_worktree`` as a string (the absolute, normalised path), without pathlib."""
+    current = os.path.abspath(path)
+    while True:
+        if os.path.lexists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def find_worktree(path: str | os.PathLike[str]) -> Path | None:
     """The nearest directory at or above ``path`` holding ``.git``, without running git."""
-    path = Path(os.path.abspath(path))
-    for candidate in (path, *path.parents):
-        if os.path.lexists(candidate / ".git"):
-            return candidate
-    return None
+    top = find_worktree_dir(path)
+    if top is None:
+        return None
+    from pathlib import Path
+
+    return Path(top)
 
 
 def clear_caches() -> None:

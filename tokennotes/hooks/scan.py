@@ -14,29 +14,33 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
 
 from tokennotes.errors import TokennotesError
 from tokennotes.hooks.collect import (
     AgentTotals,
     Selection,
+    StrPath,
     Summary,
     Totals,
-    agent_homes,
+    agent_dirs,
     load_pricing,
     scan_cells,
     summarize,
     utc_bound,
 )
 from tokennotes.hooks.logs import AGENTS, Diagnostics
-from tokennotes.hooks.repomap import find_worktree, repo_roots, repo_toplevel
+from tokennotes.hooks.repomap import find_worktree_dir, repo_roots, repo_toplevel
 from tokennotes.hooks.state import StateError
 
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from tokennotes.config import Config
+
+# Paths are strings here, handled with os.path: importing pathlib (~3 ms) would cost a scan with
+# no config and no --repo more than its whole walk. What is shown is what pathlib would show.
 
 CONFIG_FILE = ".tokennotes.yml"  # = tokennotes.config.CONFIG_FILE (imported only when present)
 
@@ -53,6 +57,8 @@ WHERE = {
 
 def _moment(text: str, *, end: bool) -> tuple[str, int]:
     """A ``--since``/``--until`` value as an inclusive-start / exclusive-end UTC bound."""
+    from datetime import date, datetime, timedelta, timezone  # here: most scans have no bounds
+
     text = text.strip()
     try:
         if len(text) == 10:
@@ -85,7 +91,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope.add_argument(
         "--repo",
         metavar="PATH",
-        type=Path,
         help="count sessions run in this repository's work tree or worktrees "
         "(default: the repository of the current directory)",
     )
@@ -104,7 +109,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument(
         "--state",
-        type=Path,
         metavar="PATH",
         help="incremental: keep read offsets in this file and print only what is new "
         "since the last scan with it",
@@ -119,14 +123,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _config(top: Path | None, notes: list[str]) -> Config | None:
+def _plain(text: str) -> bool:
+    """True when ``str(Path(text)) == text`` surely (False: not known; ask pathlib)."""
+    if os.sep != "/" or not text or text.startswith("//"):
+        return False
+    body = text[1:] if text.startswith("/") else text
+    return all(part not in ("", ".") for part in body.split("/"))
+
+
+def _path_text(text: str) -> str:
+    """``str(Path(text))``."""
+    if _plain(text):
+        return text
+    from pathlib import Path
+
+    return str(Path(text))
+
+
+def _expanded(text: str) -> str:
+    """``str(Path(text).expanduser())``."""
+    if not _plain(text):
+        from pathlib import Path
+
+        return str(Path(text).expanduser())
+    if text[:1] != "~":
+        return text
+    expanded = os.path.expanduser(text)
+    if expanded[:1] == "~":
+        raise RuntimeError("Could not determine home directory.")
+    return _path_text(expanded)
+
+
+def _config(top: str | None, notes: list[str]) -> Config | None:
     """The repository's config, or None for the defaults (also when it is broken: noted)."""
-    if top is None or not (top / CONFIG_FILE).is_file():
+    if top is None or not os.path.isfile(os.path.join(top, CONFIG_FILE)):
         return None  # no file: the defaults, without paying for importing the config module
+    from pathlib import Path
+
     from tokennotes.config import ConfigError, load_config
 
     try:
-        return load_config(top)
+        return load_config(Path(top))
     except ConfigError as exc:
         notes.append(f"config ignored, using defaults: {exc}")
         return None
@@ -140,8 +177,8 @@ def scan(
     args: argparse.Namespace,
     *,
     environ: Mapping[str, str] | None = None,
-    home: Path | None = None,
-    cwd: Path | None = None,
+    home: StrPath | None = None,
+    cwd: StrPath | None = None,
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
@@ -149,36 +186,39 @@ def scan(
     environ = os.environ if environ is None else environ
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
-    home = Path.home() if home is None else home
-    cwd = Path.cwd() if cwd is None else cwd
+    home_dir = _expanded("~") if home is None else os.fspath(home)  # = Path.home()
+    cwd_dir = os.getcwd() if cwd is None else os.fspath(cwd)
     notes: list[str] = []
     roots: list[str] | None = None
     if args.all:
-        top = find_worktree(cwd)
+        top = find_worktree_dir(cwd_dir)
     else:
-        where = args.repo if args.repo is not None else cwd
-        top = repo_toplevel(where)
-        if top is None:
-            if args.repo is not None:
-                raise TokennotesError(f"{args.repo}: not in a Git repository")
+        from pathlib import Path  # git runs: a scan of one repository is not this fast anyway
+
+        repo = None if args.repo is None else Path(args.repo)
+        toplevel = repo_toplevel(cwd_dir if repo is None else repo)
+        if toplevel is None:
+            if repo is not None:
+                raise TokennotesError(f"{repo}: not in a Git repository")
             raise TokennotesError(
                 "the current directory is not in a Git repository: "
                 "pass --all to scan every session, or --repo PATH for one repository"
             )
-        roots = repo_roots(top)
+        roots = repo_roots(toplevel)
+        top = str(toplevel)
     config = _config(top, notes)
     diags: dict[str, Diagnostics] = {}
     agents = tuple(dict.fromkeys(args.agent)) if args.agent else None
-    homes = agent_homes(None if config is None else config.agents, environ, home, diags, agents)
+    homes = agent_dirs(None if config is None else config.agents, environ, home_dir, diags, agents)
     pricing, problems = load_pricing(None if config is None else config.pricing, top)
     notes.extend(problems)
     selection = Selection(
         since=args.since, until=args.until, roots=None if roots is None else tuple(roots)
     )
-    state_path: Path | None = args.state
-    if state_path is not None:
-        state_path = state_path.expanduser()
-        state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path: str | None = None
+    if args.state is not None:
+        state_path = _expanded(os.fspath(args.state))
+        os.makedirs(os.path.dirname(state_path) or os.curdir, exist_ok=True)
     try:
         result = scan_cells(
             homes,
@@ -206,8 +246,7 @@ def scan(
     if args.format == "json":
         doc = summary_json(summary, homes=homes, diags=diags, scope=scope, notes=notes)
         doc["price_table"] = None if pricing is None else pricing.version
-        json.dump(doc, stdout, indent=2)
-        stdout.write("\n")
+        stdout.write(json.dumps(doc, indent=2) + "\n")  # one write, not one per token
     else:
         stdout.write(
             render_table(summary, homes=homes, diags=diags, notes=notes, priced=pricing is not None)
@@ -234,7 +273,7 @@ def _bound_text(bound: tuple[str, int] | None) -> str | None:
     return f"{bound[0]}.{bound[1]:06d}Z"
 
 
-def no_logs_hint(homes: Mapping[str, Sequence[Path]]) -> str:
+def no_logs_hint(homes: Mapping[str, Sequence[StrPath]]) -> str:
     lines = ["tokennotes: no agent logs found. Looked for:"]
     lines += [f"  {agent}: {WHERE.get(agent, '?')}" for agent in homes]
     lines.append("Set the agent's variable, or `agents:` in .tokennotes.yml, to point elsewhere.")
@@ -244,7 +283,7 @@ def no_logs_hint(homes: Mapping[str, Sequence[Path]]) -> str:
 def summary_json(
     summary: Summary,
     *,
-    homes: Mapping[str, Sequence[Path]],
+    homes: Mapping[str, Sequence[StrPath]],
     diags: Mapping[str, Diagnostics],
     scope: Mapping[str, Any],
     notes: Sequence[str] = (),
@@ -302,7 +341,7 @@ def _row(label: str, model: str, totals: Totals) -> list[str]:
 def render_table(
     summary: Summary,
     *,
-    homes: Mapping[str, Sequence[Path]],
+    homes: Mapping[str, Sequence[StrPath]],
     diags: Mapping[str, Diagnostics],
     notes: Sequence[str] = (),
     priced: bool = True,
@@ -346,7 +385,7 @@ def _size(count: int) -> str:
 def footer_lines(
     summary: Summary,
     *,
-    homes: Mapping[str, Sequence[Path]],
+    homes: Mapping[str, Sequence[StrPath]],
     diags: Mapping[str, Diagnostics],
     notes: Sequence[str] = (),
     priced: bool = True,
