@@ -16,10 +16,7 @@ worktree, or a bare repository's directory.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import os
-import random
 import re
 import subprocess
 import sys
@@ -46,7 +43,8 @@ _WRITE_ATTEMPTS = 6  # git's own ref lock: retries with jitter, about 1.6 s in a
 _WRITE_BACKOFF = 0.05  # seconds, doubled per retry, times a jitter of 0.5-1
 _PUSH_BACKOFF = 0.2  # seconds before the second sync attempt, doubled per attempt, jittered
 _NETWORK_SLACK = 30.0  # seconds a fetch or push may exceed the sync's time bound
-_SIMPLE_REMOTE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
+# compiled when first used (``re`` caches it), not on the commit hook's path
+_SIMPLE_REMOTE = r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*"
 
 
 class GitError(TokennotesError):
@@ -163,26 +161,70 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+def _jitter(low: float, high: float) -> float:
+    """A random factor for retry delays (``random`` is imported only when a retry waits)."""
+    import random
+
+    return random.uniform(low, high)
+
+
 # --- where the repository is ----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
+_LOCATE_ARGS = ("rev-parse", "--absolute-git-dir", "--git-common-dir", "--show-toplevel")
+_LOCATIONS: dict[str, _Location] = {}  # absolute path -> where its repository is
+_LOCATING: dict[str, subprocess.Popen[bytes]] = {}  # started by ``start_locating``
+
+
+def start_locating(repo: RepoPath) -> None:
+    """Start the ``git rev-parse`` that locates ``repo`` and return at once.
+
+    The next ``git_dir``, ``common_dir`` or ``toplevel`` of ``repo`` waits for its answer
+    instead of running git then, so the caller can do other work meanwhile (the commit hook
+    imports its modules). Every path that starts locating must then ask one of them.
+    """
+    path = os.path.abspath(os.fspath(repo))
+    if path in _LOCATIONS or path in _LOCATING:
+        return
+    try:
+        _LOCATING[path] = subprocess.Popen(
+            ["git", *_LOCATE_ARGS],
+            cwd=path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(),
+        )
+    except OSError:
+        pass  # asked again when needed, which says what is wrong
+
+
 def _locate(path: str) -> _Location:
-    args = ["rev-parse", "--absolute-git-dir", "--git-common-dir", "--show-toplevel"]
-    result = _run(path, args, check=False)
-    lines = os.fsdecode(result.stdout).splitlines()
+    found = _LOCATIONS.get(path)
+    if found is not None:
+        return found
+    started = _LOCATING.pop(path, None)
+    if started is not None:
+        stdout, stderr = started.communicate()
+        returncode = started.returncode
+    else:
+        result = _run(path, _LOCATE_ARGS, check=False)
+        stdout, stderr, returncode = result.stdout, result.stderr, result.returncode
+    lines = os.fsdecode(stdout).splitlines()
     if len(lines) < 2:
         raise GitError(
-            args,
-            result.returncode,
-            _decode(result.stderr),
+            _LOCATE_ARGS,
+            returncode,
+            _decode(stderr),
             hint=f"Is {path} inside a git repository?",
         )
     common = lines[1]
     if not os.path.isabs(common):
         common = os.path.normpath(os.path.join(path, common))
-    toplevel = Path(lines[2]) if result.returncode == 0 and len(lines) > 2 else None
-    return _Location(Path(lines[0]), Path(common), toplevel)
+    toplevel = Path(lines[2]) if returncode == 0 and len(lines) > 2 else None
+    if len(_LOCATIONS) >= 64:
+        _LOCATIONS.clear()
+    found = _LOCATIONS[path] = _Location(Path(lines[0]), Path(common), toplevel)
+    return found
 
 
 def _where(repo: RepoPath) -> _Location:
@@ -375,7 +417,7 @@ def _write_lock(repo: RepoPath, timeout: float = _LOCK_TIMEOUT) -> Iterator[None
                     1,
                     f"another tokennotes process held {directory / LOCK_FILE} for {timeout:.0f} s",
                 )
-            time.sleep(random.uniform(0.002, 0.02))
+            time.sleep(_jitter(0.002, 0.02))
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
@@ -410,38 +452,52 @@ def write_note(repo: RepoPath, rev: str, lines: Iterable[str], ref: str = NOTES_
     """Add ``lines`` to the note on ``rev``: the sorted unique union with what is there.
 
     Returns False (and writes nothing) when the note would not change. The body goes to
-    ``git notes add -f -F -`` on stdin, so the same set of lines always makes the same blob.
+    ``git notes add -F -`` on stdin, so the same set of lines always makes the same blob.
     Pass a full SHA for ``rev`` when a name like HEAD may move meanwhile. tokennotes' own
     writers wait for each other (``_write_lock``); when git itself holds the ref's lock (say an
     amend in another worktree copying notes), retries a few times with jitter, then raises
     ``NotesLockedError``.
+
+    One git call in the common case, a commit without a note yet: ``git notes add`` without
+    ``-f`` writes it. When it refuses (there is a note already, or something is wrong), the note
+    is read, merged and replaced with ``-f`` (two more calls, which report what is wrong).
     """
     new_lines = list(lines)
+    body = merge_note_lines(new_lines)
+    if not body:
+        return False  # nothing to add: the union is what is there
     with _write_lock(repo):
+        if _add_note(repo, ref, rev, body, force=False)[1].returncode == 0:
+            return True
         existing = read_note(repo, rev, ref)
         body = merge_note_lines(existing, new_lines)
-        if not body or body == existing:
+        if body == existing:
             return False
-        args = ["notes", f"--ref={ref}", "add", "-f", "-F", "-", "--end-of-options", rev]
-        data = body.encode("utf-8")
-        for attempt in range(_WRITE_ATTEMPTS):
-            result = _run(repo, args, input=data, check=False)
-            if result.returncode == 0:
-                return True
-            if not _is_ref_lock_error(result.stderr):
-                break
-            if attempt + 1 < _WRITE_ATTEMPTS:
-                time.sleep(random.uniform(0.5, 1.0) * _WRITE_BACKOFF * 2**attempt)
-        stderr = _decode(result.stderr)
-        if _is_ref_lock_error(result.stderr):
-            raise NotesLockedError(
-                args,
-                result.returncode,
-                stderr,
-                hint=f"If no git process is running, remove the stale {ref}.lock "
-                f"under {common_dir(repo)}.",
-            )
-        raise GitError(args, result.returncode, stderr)
+        args, result = _add_note(repo, ref, rev, body, force=True)
+        if result.returncode != 0:
+            raise GitError(args, result.returncode, _decode(result.stderr))
+        return True
+
+
+def _add_note(
+    repo: RepoPath, ref: str, rev: str, body: str, *, force: bool
+) -> tuple[list[str], subprocess.CompletedProcess[bytes]]:
+    """``git notes add [-f] -F -`` of ``body``, retried while the notes ref is locked."""
+    args = ["notes", f"--ref={ref}", "add", *(["-f"] if force else []), "-F", "-"]
+    args += ["--end-of-options", rev]
+    data = body.encode("utf-8")
+    for attempt in range(_WRITE_ATTEMPTS):
+        result = _run(repo, args, input=data, check=False)
+        if result.returncode == 0 or not _is_ref_lock_error(result.stderr):
+            return args, result
+        if attempt + 1 < _WRITE_ATTEMPTS:
+            time.sleep(_jitter(0.5, 1.0) * _WRITE_BACKOFF * 2**attempt)
+    raise NotesLockedError(
+        args,
+        result.returncode,
+        _decode(result.stderr),
+        hint=f"If no git process is running, remove the stale {ref}.lock under {common_dir(repo)}.",
+    )
 
 
 def copy_note(repo: RepoPath, src_rev: str, dst_rev: str, ref: str = NOTES_REF) -> bool:
@@ -464,7 +520,9 @@ def tracking_ref(remote: str, ref: str = NOTES_REF) -> str:
     if not ref.startswith("refs/notes/"):
         raise TokennotesError(f"{ref}: a notes ref must start with refs/notes/")
     name = ref[len("refs/notes/") :]
-    if not _SIMPLE_REMOTE.fullmatch(remote) or ".." in remote or remote.endswith(".lock"):
+    if not re.fullmatch(_SIMPLE_REMOTE, remote) or ".." in remote or remote.endswith(".lock"):
+        import hashlib
+
         remote = "url-" + hashlib.sha256(remote.encode()).hexdigest()[:12]
     return f"refs/notes/remotes/{remote}/{name}"
 
@@ -573,7 +631,7 @@ def sync_notes(
             return SyncResult(
                 SyncStatus.FAILED, attempt, f"could not push notes to {remote}: {reason}", detail
             )
-        delay = random.uniform(0.5, 1.0) * _PUSH_BACKOFF * 2 ** (attempt - 1)
+        delay = _jitter(0.5, 1.0) * _PUSH_BACKOFF * 2 ** (attempt - 1)
         if attempt >= attempts or time.monotonic() + delay > deadline:
             spent = time.monotonic() - start
             return SyncResult(

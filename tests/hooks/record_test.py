@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import git
 from tokennotes.cli import main
-from tokennotes.hooks.attribute import ts_key
+from tokennotes.hooks.attribute import iso_from_ns, ts_key
 from tokennotes.hooks.manual import read_pending
 from tokennotes.notes import read_note
 from tokennotes.record import OutputRecord, Tokens, UsageRecord, dedupe, parse_note, short_hash
@@ -256,9 +256,10 @@ def test_commit_gets_the_spend_in_its_repository(
     for line in lines:
         assert line == json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"))
     assert "elsewhere" not in text and str(repo) not in text  # no raw paths
-    # the watermark moved to the run's time
+    # the watermark moved to the commit's time
     mark = state_watermark(repo)
-    assert mark is not None and ts_key(mark) > ts_key(rec.last)
+    committed = int(git(repo, "log", "-1", "--format=%ct").strip())
+    assert mark is not None and ts_key(mark) == ts_key(iso_from_ns(committed * 1_000_000_000))
 
 
 def test_next_commit_carries_only_new_spend(configured: Path, log: ClaudeLog) -> None:
@@ -755,7 +756,7 @@ def test_open_window_rules() -> None:
 
 
 def test_select_messages_and_next_watermark() -> None:
-    from tokennotes.hooks.attribute import Window, next_watermark, select_messages
+    from tokennotes.hooks.attribute import Window, next_watermark, ns_from_iso, select_messages
     from tokennotes.hooks.logs import Message
 
     def msg(ts: str, cwd: str = "/r", new: int = 1) -> Message:
@@ -779,7 +780,9 @@ def test_select_messages_and_next_watermark() -> None:
         "2026-11-20T09:00:00.000Z",
         "2026-11-20T11:30:00.000Z",
     ]
-    assert next_watermark(window, kept) == "2026-11-20T11:30:00.000Z"
-    assert next_watermark(window, kept[:1]) == window.end
+    committed = ns_from_iso("2026-11-20T10:45:00.000Z") // 1_000_000_000
+    assert next_watermark(window, committed) == "2026-11-20T10:45:00.000000Z"
+    future = ns_from_iso("2026-11-20T12:00:00.000Z") // 1_000_000_000
+    assert next_watermark(window, future) == window.end  # never later than the run
     first = window._replace(watermarked=False)
     assert len(list(select_messages(messages, first, lambda cwd: cwd == "/r"))) == 2

@@ -8,11 +8,16 @@ per-file offsets that make reading incremental.
 
 * The window ends when the hook runs ("now"), not at the commit's own second: the hook runs
   right after the commit, and a message written in between is part of the same work. A message
-  stamped later than "now" (a skewed clock) counts too, because its bytes have been read; the
-  new watermark is the later of "now" and the newest message counted.
+  stamped later than "now" (a skewed clock) counts too, because its bytes have been read.
+* The new watermark is the commit's committer time (never later than "now"), as DESIGN.md says.
+  Bytes read in this run are never read again, so a message counted now cannot count twice; a
+  message stamped after the commit but flushed to disk only after the hook ran goes to the next
+  commit. A commit dated in the past (``GIT_COMMITTER_DATE``, the demo) keeps the spend that
+  follows it.
 * With no watermark (the first commit after install, or after the state was reset) the window
   opens at the parent commit's committer time, but never more than
-  ``attribution.max_lookback_seconds`` ago; a root commit looks back the whole bound.
+  ``attribution.max_lookback_seconds`` before the commit; a root commit looks back the whole
+  bound.
 * A response that grew after an earlier run counted it (a streamed Claude message, counted as a
   *growth* with ``new == 0``) belongs to the commit whose run reads the growth, whatever the
   response's timestamp, once a watermark exists.
@@ -32,25 +37,26 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from tokennotes.config import PricingConfig
 from tokennotes.errors import TokennotesError
 from tokennotes.hooks.logs import Message
 from tokennotes.record import Tokens, UsageRecord, make_id, short_hash
 
 if TYPE_CHECKING:
+    from tokennotes.config import PricingConfig
     from tokennotes.pricing import PriceTable
 
 STATE_DIR = "tokennotes"
 STATE_FILE = "state.sqlite"
 LOCK_FILE = "record.lock"
+LEDGER_FILE = "pending.jsonl"  # the entries `tokennotes log` queued (hooks/manual.py)
 WATERMARK_KEY = "watermark"
 LOCK_TIMEOUT = 10.0
 # Variables git exports to hooks (GIT_INDEX_FILE in post-commit, GIT_DIR in worktrees) that
@@ -132,27 +138,62 @@ class RepoDirs(NamedTuple):
 
 def run_git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
     """Run git in ``repo``; return stdout, raise ``TokennotesError`` with git's message."""
-    env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
-    try:
-        result = subprocess.run(
-            ["git", *args],
-            cwd=repo,
-            input=input,
-            capture_output=True,
-            check=False,
-            timeout=60,
-            env=env,
+    return GitCall(repo, *args, input=input).result()
+
+
+class GitCall:
+    """A git command running in ``repo`` while this process goes on; ``result()`` waits for it.
+
+    The hook starts ``git log`` for HEAD this way before opening its state, so git's few
+    milliseconds overlap Python's. ``result()`` returns stdout or raises ``TokennotesError``
+    with git's message; ``close()`` ends a call whose answer is not needed.
+    """
+
+    def __init__(self, repo: Path, *args: str, input: bytes | None = None) -> None:
+        self.repo = repo
+        self.args = args
+        self.input = input
+        self.done = False
+        env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
+        try:
+            self.process = subprocess.Popen(
+                ["git", *args],
+                cwd=repo,
+                stdin=None if input is None else subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> TokennotesError:
+        return TokennotesError(
+            f"git failed ({exc}). Is it installed, and is {self.repo} in a Git repository?"
         )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise TokennotesError(
-            f"git failed ({exc}). Is it installed, and is {repo} in a Git repository?"
-        ) from exc
-    if result.returncode != 0:
-        problem = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise TokennotesError(
-            f"git {' '.join(args[:2])} failed: {problem[-1] if problem else result.returncode}"
-        )
-    return result.stdout
+
+    def result(self, timeout: float = 60) -> bytes:
+        try:
+            stdout, stderr = self.process.communicate(self.input, timeout=timeout)
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.close()
+            raise self._failed(exc) from exc
+        self.done = True
+        if self.process.returncode != 0:
+            problem = stderr.decode("utf-8", "replace").strip().splitlines()
+            code = self.process.returncode
+            raise TokennotesError(
+                f"git {' '.join(self.args[:2])} failed: {problem[-1] if problem else code}"
+            )
+        return stdout
+
+    def close(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate()  # reaps it and closes the pipes
 
 
 def repo_dirs(repo: Path) -> RepoDirs:
@@ -207,15 +248,29 @@ def hook_lock(common_dir: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]
 # -- time -------------------------------------------------------------------------------------
 
 
+# Timestamps are converted with ``time.gmtime`` and integer arithmetic: ``datetime.strptime``
+# alone imports ``_strptime`` and ``calendar`` and compiles its patterns (~3 ms of the hook).
+# This pattern accepts what ``strptime("%Y-%m-%dT%H:%M:%S")`` did (one-digit fields, a "t").
+_ISO_SECONDS = r"(\d{4})-(\d\d?)-( ?\d\d?)[Tt](\d\d?):(\d\d?):(\d\d?)\Z"
+
+
+def _iso_seconds(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` (UTC) of whole seconds since the epoch."""
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    )
+
+
 def iso_from_ns(ns: int) -> str:
     """UTC ISO-8601 with microseconds and ``Z``."""
     seconds, rest = divmod(ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{rest // 1000:06d}Z"
+    return f"{_iso_seconds(seconds)}.{rest // 1000:06d}Z"
 
 
 def iso_from_seconds(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{_iso_seconds(seconds)}Z"
 
 
 def ts_key(ts: str) -> str:
@@ -224,11 +279,30 @@ def ts_key(ts: str) -> str:
     return f"{base[:19]}.{frac[:9]:0<9}"
 
 
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
 def ns_from_iso(ts: str) -> int:
-    """Nanoseconds since the epoch of a UTC ISO timestamp ending in ``Z`` (or with no zone)."""
+    """Nanoseconds since the epoch of a UTC ISO timestamp ending in ``Z`` (or with no zone).
+
+    Raises ``ValueError`` unless it starts with a valid ``YYYY-MM-DDTHH:MM:SS``.
+    """
     base, _, frac = ts.rstrip("Z").partition(".")
-    moment = datetime.strptime(base[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    return int(moment.timestamp()) * 1_000_000_000 + int(f"{frac[:9]:0<9}" or 0)
+    found = re.match(_ISO_SECONDS, base[:19])
+    if found is None:
+        raise ValueError(f"not an ISO timestamp: {ts!r}")
+    year, month, day, hour, minute, second = (int(g) for g in found.groups())
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    if tuple(time.gmtime(seconds)[:6]) != (year, month, day, hour, minute, second):
+        raise ValueError(f"not a valid time: {ts!r}")  # 2024-02-30, 24:00:00, a leap second
+    return seconds * 1_000_000_000 + int(f"{frac[:9]:0<9}" or 0)
 
 
 class Window(NamedTuple):
@@ -249,12 +323,14 @@ def open_window(
     now_ns: int,
     parent_time: int | None,
     max_lookback_seconds: int,
+    commit_time: int | None = None,
 ) -> Window:
     """The window for this commit (see the module doc)."""
     end = iso_from_ns(now_ns)
     if watermark:
         return Window(start=watermark, end=end, watermarked=True)
-    floor_ns = now_ns - max(0, max_lookback_seconds) * 1_000_000_000
+    anchor_ns = now_ns if commit_time is None else min(now_ns, commit_time * 1_000_000_000)
+    floor_ns = anchor_ns - max(0, max_lookback_seconds) * 1_000_000_000
     start_ns = floor_ns if parent_time is None else max(floor_ns, parent_time * 1_000_000_000)
     return Window(start=iso_from_ns(min(start_ns, now_ns)), end=end, watermarked=False)
 
@@ -332,10 +408,7 @@ def group_usage(
     return records
 
 
-def next_watermark(window: Window, counted: Iterable[Message]) -> str:
-    """The watermark after this commit: the window's end, or a later message's stamp."""
-    best = window.end
-    for message in counted:
-        if ts_key(message.ts) > ts_key(best):
-            best = message.ts
-    return best
+def next_watermark(window: Window, commit_time: int) -> str:
+    """The watermark after this commit: its committer time, never later than the window's end."""
+    stamp = iso_from_ns(commit_time * 1_000_000_000)
+    return stamp if ts_key(stamp) < ts_key(window.end) else window.end

@@ -30,11 +30,17 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from tokennotes.errors import TokennotesError
-from tokennotes.hooks.attribute import hook_lock, iso_from_ns, repo_dirs
+from tokennotes.hooks.attribute import (
+    LEDGER_FILE,
+    STATE_DIR,
+    hook_lock,
+    iso_from_ns,
+    repo_dirs,
+)
 from tokennotes.record import RecordError, Tokens, UsageRecord, make_id, short_hash
 
 HELP = "queue a manual or estimated usage (a chat window, Cursor) for the next commit"
-LEDGER = "pending.jsonl"
+LEDGER = LEDGER_FILE
 CHARS_PER_TOKEN = 4
 
 
@@ -89,7 +95,7 @@ class PendingEntry(NamedTuple):
 
 
 def ledger_path(common_dir: Path) -> Path:
-    return common_dir / "tokennotes" / LEDGER
+    return common_dir / STATE_DIR / LEDGER
 
 
 def estimate_tokens(text: str) -> int:

@@ -21,7 +21,10 @@ one line and the details go to ``<common git dir>/tokennotes/hook.log``. ``--dry
 lines it would write and changes nothing; ``--json`` prints what it wrote (or would write).
 
 Only the standard library and the package's core modules are imported: no pygit2, requests,
-jinja2 or matplotlib on this path.
+jinja2 or matplotlib on this path. The hook's budget is 60 ms (``benchmarks/record_bench.py``),
+so modules used only sometimes (``manual``, ``gitconfig``) are imported when needed, the two git
+commands that read (``rev-parse`` to find the repository, ``log`` for HEAD) run while Python
+imports its modules and opens the state, and the note is written with one ``git notes add``.
 """
 
 from __future__ import annotations
@@ -45,10 +48,16 @@ from tokennotes.config import (
 )
 from tokennotes.errors import TokennotesError
 from tokennotes.hooks import attribute, classify
-from tokennotes.hooks.attribute import RepoDirs, Window, hook_lock, repo_dirs, run_git
+from tokennotes.hooks.attribute import (
+    GitCall,
+    RepoDirs,
+    Window,
+    hook_lock,
+    repo_dirs,
+    run_git,
+)
 from tokennotes.hooks.hooklog import HookLog
 from tokennotes.hooks.logs import Diagnostics, Message
-from tokennotes.hooks.manual import consume_pending, pending_record, read_pending
 from tokennotes.record import (
     OutputRecord,
     Record,
@@ -60,6 +69,7 @@ from tokennotes.record import (
 )
 
 if TYPE_CHECKING:
+    from tokennotes.hooks.manual import PendingEntry
     from tokennotes.hooks.state import ScanState
 
 HELP = "the post-commit hook: attribute agent spend and write HEAD's note"
@@ -87,14 +97,14 @@ class HeadCommit(NamedTuple):
 _PLAIN_DIFF = ("--no-renames", "--no-ext-diff", "--no-textconv", "--no-color", "--no-relative")
 
 
-def read_head(repo: Path) -> HeadCommit:
-    """HEAD's sha, parents, committer time, author email, branch, message and changed files.
+def start_read_head(repo: Path) -> GitCall:
+    """Start the ``git log`` that ``read_head`` parses; ``parse_head(call.result())`` ends it.
 
     One ``git log -1 -z --raw --numstat`` call: the header fields are NUL-separated, then the
     raw and numstat entries follow (a root commit is diffed against the empty tree; a merge
     commit shows no diff).
     """
-    out = run_git(
+    return GitCall(
         repo,
         "-c",
         "log.showRoot=true",
@@ -109,6 +119,10 @@ def read_head(repo: Path) -> HeadCommit:
         "HEAD",
         "--",
     )
+
+
+def parse_head(out: bytes) -> HeadCommit:
+    """HEAD as the ``git log`` of ``start_read_head`` describes it."""
     fields = out.split(b"\0", 6)
     if len(fields) < 7:
         raise TokennotesError("git log gave an unexpected answer for HEAD")
@@ -126,6 +140,11 @@ def read_head(repo: Path) -> HeadCommit:
         branch=branch,
         changes=tuple(classify.parse_raw_numstat(fields[6].lstrip(b"\0\n"))),
     )
+
+
+def read_head(repo: Path) -> HeadCommit:
+    """HEAD's sha, parents, committer time, author email, branch, message and changed files."""
+    return parse_head(start_read_head(repo).result())
 
 
 def amended_from(git_dir: Path, head: str) -> str | None:
@@ -323,6 +342,15 @@ def _open_state(path: Path, log: HookLog) -> ScanState:
         return ScanState(path)
 
 
+def _read_pending(common_dir: Path) -> tuple[list[PendingEntry], list[str]]:
+    """The entries ``tokennotes log`` queued (``manual`` is imported only when there are)."""
+    if not (common_dir / attribute.STATE_DIR / attribute.LEDGER_FILE).exists():
+        return [], []
+    from tokennotes.hooks.manual import read_pending
+
+    return read_pending(common_dir)
+
+
 def _diagnostics(diags: Mapping[str, Diagnostics], log: HookLog) -> None:
     for agent, diag in diags.items():
         if diag.errors:
@@ -356,6 +384,7 @@ def collect_window(
         now_ns=now_ns,
         parent_time=parent_time,
         max_lookback_seconds=config.attribution.max_lookback_seconds,
+        commit_time=head.time,
     )
     # a log file last modified before the window opened holds nothing for it: not even opened
     state.since_ns = window.start_ns - 1_000_000_000
@@ -373,6 +402,13 @@ def collect_window(
     return window, messages
 
 
+def _import_run_modules() -> None:
+    """Import the modules a recording run needs (else imported when first used)."""
+    import tokennotes.hooks.collect
+    import tokennotes.hooks.state
+    import tokennotes.pricing  # noqa: F401
+
+
 def record_commit(
     repo: Path,
     *,
@@ -384,10 +420,30 @@ def record_commit(
     """Attribute, classify and write HEAD's note (see the module doc)."""
     environ = os.environ if environ is None else environ
     home = Path.home() if home is None else home
+    from tokennotes import notes
+
+    notes.start_locating(repo)  # git answers while the modules of the run load
+    _import_run_modules()
     dirs = repo_dirs(repo)
     log.common_dir = dirs.common_dir
     if (dirs.git_dir / "rebase-merge").exists() or (dirs.git_dir / "rebase-apply").exists():
         return Outcome("skipped", reason="a rebase is in progress; git carries the notes")
+    reading = start_read_head(dirs.toplevel)  # git runs while the config and state load
+    try:
+        return _record_commit(dirs, reading, log=log, dry_run=dry_run, environ=environ, home=home)
+    finally:
+        reading.close()
+
+
+def _record_commit(
+    dirs: RepoDirs,
+    reading: GitCall,
+    *,
+    log: HookLog,
+    dry_run: bool,
+    environ: Mapping[str, str],
+    home: Path,
+) -> Outcome:
     config = load_repo_config(dirs.toplevel, dirs, log)
     ref = config.notes_ref
     if not dry_run:
@@ -415,10 +471,10 @@ def record_commit(
         )
 
     with hook_lock(dirs.common_dir):
-        head = read_head(dirs.toplevel)
-        now_ns = time.time_ns()
         state = _open_state(dirs.state_dir / attribute.STATE_FILE, log)
         try:
+            head = parse_head(reading.result())
+            now_ns = time.time_ns()
             window, messages = collect_window(
                 state, dirs, head, config, log, environ=environ, home=home, now_ns=now_ns
             )
@@ -431,11 +487,13 @@ def record_commit(
                     messages, window=window, pricer=pricer, host=host, commit=head.sha
                 )
             )
-            pending, problems = read_pending(dirs.common_dir)
+            pending, problems = _read_pending(dirs.common_dir)
             for problem in problems:
                 log.problem("a pending manual entry was unreadable and skipped", problem)
-            for entry in pending:
-                records.append(
+            if pending:
+                from tokennotes.hooks.manual import pending_record
+
+                records.extend(
                     pending_record(
                         entry,
                         commit=head.sha,
@@ -443,6 +501,7 @@ def record_commit(
                         price_table=pricer.version,
                         host=host,
                     )
+                    for entry in pending
                 )
             if len(head.parents) <= 1:  # a merge ships what its merged commits shipped
                 supersedes: tuple[str, ...] = ()
@@ -466,9 +525,12 @@ def record_commit(
             if dry_run:
                 return outcome
             notes.write_note(dirs.toplevel, head.sha, lines, ref)
-            state.set_meta(attribute.WATERMARK_KEY, attribute.next_watermark(window, messages))
+            state.set_meta(attribute.WATERMARK_KEY, attribute.next_watermark(window, head.time))
             state.save()
-            consume_pending(dirs.common_dir, [e.id for e in pending])
+            if pending:
+                from tokennotes.hooks.manual import consume_pending
+
+                consume_pending(dirs.common_dir, [e.id for e in pending])
             return outcome
         finally:
             state.close()
@@ -505,7 +567,20 @@ def _summary(outcome: Outcome) -> str:
     )
 
 
+def _skip_final_collection() -> None:
+    """At interpreter exit, spare the final garbage collection over every object (~8 ms of a
+    ~80 ms hook): the process ends and the system frees its memory anyway. Registered with
+    ``atexit`` (which runs before that collection), so a caller that goes on running, such as
+    a test calling ``main`` in-process, is not affected."""
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)  # once, however often ``run`` is called
+    atexit.register(gc.freeze)
+
+
 def run(args: argparse.Namespace, *, stream: TextIO | None = None) -> int:
+    _skip_final_collection()
     out = sys.stdout if stream is None else stream
     hook = bool(args.hook) or os.environ.get("PRE_COMMIT") == "1"
     log = HookLog("record")
