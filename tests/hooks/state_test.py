@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tokennotes.hooks import claude
-from tokennotes.hooks.logs import Diagnostics
+from tokennotes.hooks.logs import Diagnostics, count_of, parse_json
 from tokennotes.hooks.state import _MARGIN_NS, ScanState, StateError
 
 
@@ -108,3 +108,20 @@ def test_a_corrupt_state_file_is_reported(tmp_path: Path) -> None:
     path.write_bytes(b"this is not an sqlite database" * 100)
     with pytest.raises(StateError):
         ScanState(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [(5, 5), (-3, 0), (True, 0), (None, 0), (2.9, 2), (float("nan"), 0), (float("inf"), 0),
+     ("42", 42), ("4x", 0), ([1], 0)],
+)  # fmt: skip
+def test_count_of_coerces_logged_counters(value: object, count: int) -> None:
+    assert count_of(value) == count
+
+
+def test_parse_json_never_raises() -> None:
+    assert parse_json(b' {"a": 1} ') == {"a": 1}
+    assert parse_json(b'{"a": 1} trailing') is None
+    assert parse_json(b'{"a": ') is None
+    assert parse_json(b"\xff\xfe") is None
+    assert parse_json(b"[" * 100_000) is None

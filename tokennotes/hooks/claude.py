@@ -35,12 +35,10 @@ cannot be a response. As a consequence a malformed line is noticed (and counted 
 
 from __future__ import annotations
 
-import json
-import json.scanner
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from tokennotes.hooks.logs import Diagnostics, Message, utc_timestamp
+from tokennotes.hooks.logs import Diagnostics, Message, count_of, parse_json, utc_timestamp
 from tokennotes.hooks.state import Index, ScanState
 
 TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
@@ -58,9 +56,6 @@ SYNTHETIC_MODEL = "<synthetic>"
 UNKNOWN_MODEL = "unknown"
 
 _NEEDLE = b'"output_tokens"'
-_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    json.JSONDecoder()  # type: ignore[arg-type]  # the C scanner takes any decoder
-)
 _USAGE = b'"usage":'
 _CONTENT = b'"content":'
 _ASSISTANT = b'"assistant"'
@@ -165,30 +160,6 @@ def transcripts(
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _parse(raw: bytes) -> Any:
-    """One JSON value filling all of ``raw`` (None when it is not one)."""
-    try:
-        text = raw.decode()
-        if text[:1].isspace():
-            text = text.lstrip()
-        value, end = _SCAN(text, 0)
-    except (ValueError, StopIteration, RecursionError):
-        return None
-    if end != len(text) and text[end:].strip():
-        return None
-    return value
-
-
-def _int(value: Any) -> int:
-    if type(value) is int:
-        return value if value > 0 else 0
-    if isinstance(value, float) and value == value and value > 0:
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return 0
-
-
 class _Reader:
     """Turns transcript bytes into pending responses (by id) and loose messages (no id)."""
 
@@ -202,7 +173,7 @@ class _Reader:
         """Every complete line of ``data`` that can carry usage."""
         find = data.find
         rfind = data.rfind
-        parse = _parse
+        parse = parse_json
         take = self.take
         size = len(data)
         pos = 0
@@ -232,7 +203,7 @@ class _Reader:
 
     def feed_line(self, line: bytes) -> bool:
         """Parse one whole line; False when it is not a JSON object."""
-        obj = _parse(line)
+        obj = parse_json(line)
         if type(obj) is not dict:
             self.diag.malformed(self.path)
             return False
@@ -267,23 +238,23 @@ class _Reader:
         out = usage.get("output_tokens")
         read = usage.get("cache_read_input_tokens")
         if type(inp) is not int or inp < 0:
-            inp = _int(inp)
+            inp = count_of(inp)
         if type(out) is not int or out < 0:
-            out = _int(out)
+            out = count_of(out)
         if type(read) is not int or read < 0:
-            read = _int(read)
+            read = count_of(read)
         split = usage.get("cache_creation")
         if type(split) is dict:
             w5 = split.get("ephemeral_5m_input_tokens")
             w1 = split.get("ephemeral_1h_input_tokens")
             if type(w5) is not int or w5 < 0:
-                w5 = _int(w5)
+                w5 = count_of(w5)
             if type(w1) is not int or w1 < 0:
-                w1 = _int(w1)
+                w1 = count_of(w1)
             if not (w5 or w1):  # an empty breakdown says nothing: fall back to the total
-                w5 = _int(usage.get("cache_creation_input_tokens"))
+                w5 = count_of(usage.get("cache_creation_input_tokens"))
         else:
-            w5 = _int(usage.get("cache_creation_input_tokens"))
+            w5 = count_of(usage.get("cache_creation_input_tokens"))
             w1 = 0
         side = 1 if obj.get("isSidechain") is True else 0
         if type(model) is not str or not model:
@@ -335,7 +306,7 @@ class _Reader:
             tail = tail[:-1]
         if _NEEDLE not in tail or _ASSISTANT not in tail:
             return False
-        obj = _parse(tail)
+        obj = parse_json(tail)
         if type(obj) is not dict:
             return False
         self.take(obj, False)

@@ -35,12 +35,10 @@ they mention one of the kinds.
 
 from __future__ import annotations
 
-import json
-import json.scanner
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from tokennotes.hooks.logs import Diagnostics, Message, utc_timestamp
+from tokennotes.hooks.logs import Diagnostics, Message, count_of, parse_json, utc_timestamp
 from tokennotes.hooks.state import Index, ScanState
 
 TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
@@ -52,9 +50,6 @@ AGENT = "codex"
 FALLBACK_MODEL = "gpt-5"
 APPROXIMATE = "approx:"
 
-_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    json.JSONDecoder()  # type: ignore[arg-type]  # the C scanner takes any decoder
-)
 _HEAD = b'{"timestamp":"'
 _TYPE = b',"type":"'
 _EVENT = b'event_msg",'
@@ -114,38 +109,16 @@ def rollouts(
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _parse(raw: bytes) -> Any:
-    """One JSON value filling all of ``raw`` (None when it is not one)."""
-    try:
-        text = raw.decode()
-        if text[:1].isspace():
-            text = text.lstrip()
-        value, end = _SCAN(text, 0)
-    except (ValueError, StopIteration, RecursionError):
-        return None
-    if end != len(text) and text[end:].strip():
-        return None
-    return value
-
-
-def _int(value: Any) -> int:
-    if type(value) is int:
-        return value if value > 0 else 0
-    if isinstance(value, float) and value == value and value > 0:
-        return int(value)
-    return 0
-
-
 def _usage(value: Any) -> Usage | None:
     if type(value) is not dict:
         return None
     get = value.get
     return (
-        _int(get("input_tokens")),
-        _int(get("cached_input_tokens")),
-        _int(get("output_tokens")),
-        _int(get("reasoning_output_tokens")),
-        _int(get("cache_write_input_tokens")),
+        count_of(get("input_tokens")),
+        count_of(get("cached_input_tokens")),
+        count_of(get("output_tokens")),
+        count_of(get("reasoning_output_tokens")),
+        count_of(get("cache_write_input_tokens")),
     )
 
 
@@ -203,7 +176,7 @@ class _Rollout:
 
     def whole(self, line: bytes) -> bool:
         """Parse and take one line; False when it is not a JSON object."""
-        obj = _parse(line)
+        obj = parse_json(line)
         if type(obj) is not dict:
             self.diag.malformed(self.path)
             return False
@@ -278,12 +251,12 @@ class _Rollout:
             raw = data[total_at + 20 : close + 1]
             if raw == self.prev_raw:
                 return  # a re-emit, byte for byte
-            total = _usage(_parse(raw))
+            total = _usage(parse_json(raw))
             last: Usage | None = None
             last_at = find(_LAST, info, end)
             if last_at >= 0 and not data.startswith(b"null", last_at + 19):
                 close = find(b"}", last_at, end)
-                last = _usage(_parse(data[last_at + 19 : close + 1])) if close >= 0 else None
+                last = _usage(parse_json(data[last_at + 19 : close + 1])) if close >= 0 else None
                 if last is None:
                     total = None
             if total is not None and find(b'"model"', info, end) < 0:
@@ -374,7 +347,7 @@ class _Rollout:
         tail = tail.rstrip(b"\r")
         if not any(needle in tail for needle in _KINDS):
             return False
-        obj = _parse(tail)
+        obj = parse_json(tail)
         if type(obj) is not dict:
             return False
         self.prev_raw = b""

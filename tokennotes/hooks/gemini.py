@@ -38,7 +38,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from tokennotes.hooks.logs import Diagnostics, Message, is_finite, iter_lines
+from tokennotes.hooks.logs import Diagnostics, Message, count_of, iter_lines
 from tokennotes.hooks.state import Index, ScanState
 from tokennotes.record import NamedTuple
 
@@ -218,25 +218,15 @@ def _chat_files(project: str) -> Iterator[str]:
 # -- token mapping and timestamps ------------------------------------------------------------
 
 
-def _count_of(value: Any) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return max(value, 0)
-    if isinstance(value, float) and is_finite(value):
-        return max(int(value), 0)
-    return 0
-
-
 def map_tokens(tokens: Any) -> tuple[int, int, int, int] | None:
     """Gemini ``tokens`` -> (input, output, cache_read, reasoning); None when not usage."""
     if not isinstance(tokens, dict):
         return None
-    prompt = _count_of(tokens.get("input"))
-    output = _count_of(tokens.get("output"))
-    cached = _count_of(tokens.get("cached"))
-    thoughts = _count_of(tokens.get("thoughts"))
-    tool = _count_of(tokens.get("tool"))
+    prompt = count_of(tokens.get("input"))
+    output = count_of(tokens.get("output"))
+    cached = count_of(tokens.get("cached"))
+    thoughts = count_of(tokens.get("thoughts"))
+    tool = count_of(tokens.get("tool"))
     total = tokens.get("total")
     if cached and isinstance(total, int) and total == prompt + cached + output + thoughts + tool:
         net = prompt  # this writer already left the cached part out of the prompt count

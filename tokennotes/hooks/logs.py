@@ -13,6 +13,7 @@ unusual timestamp needs it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 AGENTS = ("claude", "codex", "gemini", "opencode")
+
+# json's C scanner: parses one value at an offset and says where it ended
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
 
 
 class Message(NamedTuple):
@@ -147,6 +151,37 @@ def is_finite(value: float) -> bool:
     without importing math (~0.15 ms) for it."""
     number = float(value)
     return -_INF < number < _INF
+
+
+def count_of(value: Any) -> int:
+    """A token counter as logged, as a non-negative int: null, booleans, NaN, infinities and
+    anything else that is not a number count 0; floats are truncated; a string of digits (seen
+    from gateways) is read."""
+    if type(value) is int:
+        return value if value > 0 else 0
+    if isinstance(value, float) and is_finite(value) and value > 0:
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
+
+
+def parse_json(raw: bytes) -> Any:
+    """The one JSON value that fills all of ``raw`` (surrounding white space allowed), or None.
+
+    Collectors call this on cut-out fragments of a line (a ``usage`` object) as well as on whole
+    lines; anything malformed, truncated or too deeply nested gives None, never an exception.
+    """
+    try:
+        text = raw.decode()
+        if text[:1].isspace():
+            text = text.lstrip()
+        value, end = _SCAN(text, 0)
+    except (ValueError, StopIteration, RecursionError):
+        return None
+    if end != len(text) and text[end:].strip():
+        return None
+    return value
 
 
 def iter_lines(data: bytes) -> Iterator[bytes]:

@@ -43,7 +43,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
-from tokennotes.hooks.logs import Diagnostics, Message, is_finite
+from tokennotes.hooks.logs import Diagnostics, Message, count_of, is_finite
 from tokennotes.hooks.state import Index, ScanState
 from tokennotes.record import NamedTuple
 
@@ -113,16 +113,6 @@ class _Usage(NamedTuple):
     reasoning: int
 
 
-def _count_of(value: Any) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return max(value, 0)
-    if isinstance(value, float) and is_finite(value):
-        return max(int(value), 0)
-    return 0
-
-
 def _usage(data: Mapping[str, Any]) -> _Usage | None:
     tokens = data.get("tokens")
     if not isinstance(tokens, dict):
@@ -131,11 +121,11 @@ def _usage(data: Mapping[str, Any]) -> _Usage | None:
     if not isinstance(cache, dict):
         cache = {}
     usage = _Usage(
-        _count_of(tokens.get("input")),
-        _count_of(tokens.get("output")),
-        _count_of(cache.get("read")),
-        _count_of(cache.get("write")),
-        _count_of(tokens.get("reasoning")),
+        count_of(tokens.get("input")),
+        count_of(tokens.get("output")),
+        count_of(cache.get("read")),
+        count_of(cache.get("write")),
+        count_of(tokens.get("reasoning")),
     )
     return usage if any(usage) else None
 
@@ -234,14 +224,14 @@ def _count(
             prev = [0, 0, 0, 0, 0, source, None]
         if source == "json" and prev[5] == "db":
             return None  # the database's copy of this message was counted: it wins
-        shown = _Usage(*(max(u - _count_of(p), 0) for u, p in zip(usage, prev[:5], strict=True)))
+        shown = _Usage(*(max(u - count_of(p), 0) for u, p in zip(usage, prev[:5], strict=True)))
         kept = "db" if "db" in (source, prev[5]) else source
         if not any(shown):
             if kept != prev[5]:  # the database has it now: leftover JSON copies no longer count
                 index.put(id_key, [*prev[:5], kept, prev[6]])
             return None
         recorded = _cost_growth(cost, prev[6])
-        grown = (max(u, _count_of(p)) for u, p in zip(usage, prev[:5], strict=True))
+        grown = (max(u, count_of(p)) for u, p in zip(usage, prev[:5], strict=True))
         index.put(id_key, [*grown, kept, cost])
         new = 0
     index.put(fingerprint, mid)
