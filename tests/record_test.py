@@ -141,6 +141,14 @@ def test_bad_lines_name_the_key(line: str, key: str) -> None:
     assert info.value.key == key
 
 
+def test_hostile_lines_are_skipped_and_counted() -> None:
+    body = "\n".join(["[" * 100_000, "{" * 50_000, '"' + "x" * 1000, dump_record(make_output())])
+    parsed = parse_note(body)
+    assert parsed.skipped == 3
+    assert [r.id for r in parsed.records] == ["o1"]
+    assert "nested too deeply" in parsed.errors[0]
+
+
 def test_unknown_fields_are_ignored() -> None:
     obj = make_output().to_json()
     obj["future_field"] = {"x": 1}

@@ -582,6 +582,8 @@ def parse_record(line: str) -> Record:
         raise RecordError("", f"not JSON ({exc.msg} at column {exc.colno})") from None
     except ValueError as exc:  # e.g. a lone surrogate or an out-of-range number
         raise RecordError("", f"not JSON ({exc})") from None
+    except RecursionError:  # a hostile line: "[[[[…" nested deeper than Python recurses
+        raise RecordError("", "not JSON (nested too deeply)") from None
     return record_from_json(obj)
 
 
