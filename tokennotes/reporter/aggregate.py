@@ -420,7 +420,7 @@ class Aggregate:
     pending_points: int
 
 
-def _share_ints(value: int, weights: Sequence[int]) -> list[int]:
+def share_ints(value: int, weights: Sequence[int]) -> list[int]:
     """Split ``value`` by ``weights`` (largest remainders; the sum is exact)."""
     whole = sum(weights)
     base = [value * w // whole for w in weights]
@@ -431,21 +431,21 @@ def _share_ints(value: int, weights: Sequence[int]) -> list[int]:
     return base
 
 
-def _share_money(value: Decimal, weights: Sequence[int]) -> list[Decimal]:
+def share_money(value: Decimal, weights: Sequence[int]) -> list[Decimal]:
     """Split ``value`` dollars by ``weights`` exactly (at 10**-18 dollar, largest remainders)."""
-    return [money(part) for part in _share_ints(to_atto(value), weights)]
+    return [money(part) for part in share_ints(to_atto(value), weights)]
 
 
 def _split(acc: Acc, weights: Sequence[int]) -> list[Acc]:
     """Share a usage accumulator among output types (cost and every token count)."""
     parts = [_new() for _ in weights]
     for slot in range(10):
-        for part, share in zip(parts, _share_ints(acc[slot], weights), strict=True):
+        for part, share in zip(parts, share_ints(acc[slot], weights), strict=True):
             part[slot] = share
     return parts
 
 
-def _weights(outs: Sequence[Output]) -> dict[str, int]:
+def spend_weights(outs: Sequence[Output]) -> dict[str, int]:
     """How a commit's spend is shared among its output types: by points, else items, else
     equally ({} without outputs)."""
     points: dict[str, int] = {}
@@ -461,8 +461,8 @@ def _weights(outs: Sequence[Output]) -> dict[str, int]:
 
 
 def _shares(outs: Sequence[Output]) -> tuple[tuple[str, int], ...]:
-    """``_weights`` as sorted ``(type, weight)`` pairs."""
-    return tuple(sorted(_weights(outs).items()))
+    """``spend_weights`` as sorted ``(type, weight)`` pairs."""
+    return tuple(sorted(spend_weights(outs).items()))
 
 
 def _add_spend(table: dict[str, Acc], name: str, acc: Acc) -> None:

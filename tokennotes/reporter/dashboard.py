@@ -48,6 +48,8 @@ from tokennotes.reporter.aggregate import (
     atto_rates,
     money,
     settle,
+    share_ints,
+    spend_weights,
 )
 from tokennotes.reporter.facts import Output, Parsed, Usage
 from tokennotes.reporter.score import (
@@ -116,31 +118,6 @@ def _zone(name: str) -> tzinfo:
         raise TokennotesError(
             f"timezone: unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
         ) from None
-
-
-def _weights(outs: Sequence[Output]) -> dict[str, int]:
-    """How a commit's spend is shared among its output types: by points, else items, else
-    equally (the rule of ``aggregate``)."""
-    points: dict[str, int] = {}
-    items: dict[str, int] = {}
-    for out in outs:
-        points[out.type] = points.get(out.type, 0) + out.points
-        items[out.type] = items.get(out.type, 0) + out.items
-    if sum(points.values()):
-        return {k: v for k, v in points.items() if v}
-    if sum(items.values()):
-        return {k: v for k, v in items.items() if v}
-    return dict.fromkeys(points, 1)
-
-
-def _share_ints(value: int, weights: Sequence[int]) -> list[int]:
-    """``value`` split by ``weights`` with largest remainders (the parts add up exactly)."""
-    whole = sum(weights)
-    base = [value * w // whole for w in weights]
-    order = sorted(range(len(weights)), key=lambda i: (-(value * weights[i] % whole), i))
-    for i in order[: value - sum(base)]:
-        base[i] += 1
-    return base
 
 
 class _Commit:
@@ -315,15 +292,15 @@ def build_dashboard_data(
         if not landed_of.get(home, False):
             shares = {NOT_LANDED: 1}
         else:
-            shares = _weights(outputs_of.get(home, ())) or {NO_OUTPUT: 1}
+            shares = spend_weights(outputs_of.get(home, ())) or {NO_OUTPUT: 1}
         names = sorted(shares)
         weights = [shares[n] for n in names]
         for name, t, c, it, ic in zip(
             names,
-            _share_ints(tokens, weights),
-            _share_ints(cost, weights),
-            _share_ints(inexact, weights),
-            _share_ints(inexact_cost, weights),
+            share_ints(tokens, weights),
+            share_ints(cost, weights),
+            share_ints(inexact, weights),
+            share_ints(inexact_cost, weights),
             strict=True,
         ):
             acc = by_type.setdefault((day, name), [0, 0, 0, 0])
