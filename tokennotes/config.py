@@ -14,7 +14,8 @@ in place, keeping the user's comments and key order, and never writes a file tha
 The settings classes behave as ``@dataclass(frozen=True, kw_only=True)`` classes (keyword
 construction, field-wise ``==`` and ``hash``, ``repr``, ``dataclasses.fields``/``replace``), but
 are built on a small base class (``_Settings``), because importing ``dataclasses`` and generating
-the classes' methods took about 12 ms of the commit hook.
+the classes' methods took about 12 ms of the commit hook. For the same reason a cache hit imports
+neither ``typing`` nor ``pathlib``: ``Config.source`` becomes a ``Path`` when first read.
 """
 
 from __future__ import annotations
@@ -23,15 +24,19 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from tokennotes import __version__
 from tokennotes.errors import TokennotesError
 
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, ClassVar, NoReturn
+
     from ruamel.yaml import YAML
     from typing_extensions import Self, dataclass_transform
+
+    StrPath = str | os.PathLike[str]
 else:
 
     def dataclass_transform(**_: Any) -> Any:
@@ -97,17 +102,60 @@ _MISSING: Any = object()
 class _FieldSpec:
     """What ``_field(...)`` declares: a default (or a factory) and whether ``==`` compares it."""
 
-    __slots__ = ("compare", "default", "default_factory")
+    __slots__ = ("compare", "default", "default_factory", "path")
 
-    def __init__(self, default: Any, default_factory: Any, compare: bool) -> None:
+    def __init__(self, default: Any, default_factory: Any, compare: bool, path: bool) -> None:
         self.default = default
         self.default_factory = default_factory
         self.compare = compare
+        self.path = path
 
 
-def _field(*, default: Any = _MISSING, default_factory: Any = None, compare: bool = True) -> Any:
-    """``dataclasses.field`` for ``_Settings`` classes (only what this module uses)."""
-    return _FieldSpec(default, default_factory, compare)
+def _field(
+    *,
+    default: Any = _MISSING,
+    default_factory: Any = None,
+    compare: bool = True,
+    path: bool = False,
+) -> Any:
+    """``dataclasses.field`` for ``_Settings`` classes (only what this module uses).
+
+    ``path=True`` declares a ``Path`` field that the config cache restores as text, made a
+    ``Path`` when first read (``_PathField``).
+    """
+    return _FieldSpec(default, default_factory, compare, path)
+
+
+class _PathText(str):
+    """The text of a ``Path`` restored from the config cache, not yet made a ``Path``."""
+
+    __slots__ = ()
+
+
+class _PathField:
+    """The attribute of a ``path=True`` field: a ``_PathText`` value becomes a ``Path`` when
+    first read, so that a cached config does not import ``pathlib`` (~3 ms of the commit hook)
+    unless someone asks for the path."""
+
+    def __init__(self, name: str, default: Any) -> None:
+        self.name = name
+        self.default = default
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self.default
+        own = instance.__dict__
+        value = own[self.name]
+        if type(value) is _PathText:
+            from pathlib import Path
+
+            value = own[self.name] = Path(value)
+        return value
+
+    def __set__(self, instance: object, value: Any) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot assign to field {self.name!r}")
 
 
 class _DataclassView:
@@ -162,7 +210,9 @@ class _Settings:
             value = cls.__dict__.get(name, _MISSING)
             if isinstance(value, _FieldSpec):
                 spec.append((name, value.default, value.default_factory, value.compare))
-                if value.default is _MISSING:
+                if value.path:
+                    setattr(cls, name, _PathField(name, value.default))
+                elif value.default is _MISSING:
                     delattr(cls, name)
                 else:
                     setattr(cls, name, value.default)
@@ -205,8 +255,7 @@ class _Settings:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        own = self.__dict__
-        body = ", ".join(f"{name}={own[name]!r}" for name, _, _, _ in self._spec)
+        body = ", ".join(f"{name}={getattr(self, name)!r}" for name, _, _, _ in self._spec)
         return f"{type(self).__qualname__}({body})"
 
     def __replace__(self, **changes: Any) -> Self:  # ``copy.replace`` (Python 3.13)
@@ -351,7 +400,7 @@ class Config(_Settings):
     pricing: PricingConfig = _field(default_factory=PricingConfig)
     report: ReportConfig = ReportConfig()
     # the file it was read from, if any (metadata: not part of equality)
-    source: Path | None = _field(default=None, compare=False)
+    source: Path | None = _field(default=None, compare=False, path=True)
 
     @property
     def notes_name(self) -> str:
@@ -367,16 +416,19 @@ def default_config() -> Config:
 # --------------------------------------------------------------------------- loading
 
 
-def load_config(root: Path) -> Config:
+def load_config(root: StrPath) -> Config:
     """Read and validate `<root>/.tokennotes.yml`; a missing or empty file means the defaults."""
-    path = root / CONFIG_FILE
+    from pathlib import Path
+
+    base = Path(root)
+    path = base / CONFIG_FILE
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return default_config()
     except OSError as exc:
         raise ConfigError(f"{_display(path)}: cannot read: {exc.strerror}") from exc
-    return parse_config(_decode(data, path), path=path, root=root)
+    return parse_config(_decode(data, path), path=path, root=base)
 
 
 def parse_config(text: str, *, path: Path, root: Path | None = None) -> Config:
@@ -388,7 +440,7 @@ def parse_config(text: str, *, path: Path, root: Path | None = None) -> Config:
     return _Validator(path, root).config(doc)
 
 
-def load_config_cached(root: Path, cache_dir: Path) -> Config:
+def load_config_cached(root: StrPath, cache_dir: StrPath) -> Config:
     """``load_config`` through a cache file in ``cache_dir``, keyed by the file's stat.
 
     A hit costs one ``stat`` and one small read and never imports ruamel.yaml; neither does a
@@ -400,9 +452,9 @@ def load_config_cached(root: Path, cache_dir: Path) -> Config:
     import marshal
     import time
 
-    path = root / CONFIG_FILE
+    path = os.path.join(os.fspath(root), CONFIG_FILE)
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         return default_config()
     except OSError:
@@ -410,9 +462,11 @@ def load_config_cached(root: Path, cache_dir: Path) -> Config:
     where = os.path.abspath(path)
     home = os.environ.get("HOME", "")  # `~` in paths is expanded at load time
     key = (CACHE_FORMAT, *_code_stamp(), where, home, st.st_size, st.st_mtime_ns, st.st_ino)
-    cache = cache_dir / f"config-{_name_hash(where)}.cache"
+    cache_dir = os.fspath(cache_dir)
+    cache = os.path.join(cache_dir, f"config-{_name_hash(where)}.cache")
     try:
-        cached_key, data = marshal.loads(cache.read_bytes())
+        with open(cache, "rb") as fh:
+            cached_key, data = marshal.loads(fh.read())
         if cached_key == key:
             config = _thaw(data)
             if isinstance(config, Config):
@@ -422,9 +476,10 @@ def load_config_cached(root: Path, cache_dir: Path) -> Config:
     config = load_config(root)
     if time.time_ns() - st.st_mtime_ns > 2_000_000_000:
         try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps((key, _freeze(config))))
+            os.makedirs(cache_dir, exist_ok=True)
+            tmp = f"{cache}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(marshal.dumps((key, _freeze(config))))
             os.replace(tmp, cache)
         except OSError:
             pass  # a read-only git dir only costs speed
@@ -456,8 +511,8 @@ def _freeze(value: Any) -> Any:
         return ["C", type(value).__name__, data]
     if isinstance(value, Decimal):
         return ["D", str(value)]
-    if isinstance(value, Path):
-        return ["P", str(value)]
+    if isinstance(value, os.PathLike):
+        return ["P", os.fspath(value)]
     if isinstance(value, tuple):
         return tuple(_freeze(v) for v in value)
     if isinstance(value, dict):
@@ -472,7 +527,7 @@ def _thaw(value: Any) -> Any:
         tag = value[0]
         if tag == "C":
             return _CLASSES[value[1]](**{k: _thaw(v) for k, v in value[2].items()})
-        return Decimal(value[1]) if tag == "D" else Path(value[1])
+        return Decimal(value[1]) if tag == "D" else _PathText(value[1])
     if isinstance(value, tuple):
         return tuple(_thaw(v) for v in value)
     if isinstance(value, dict):
@@ -500,6 +555,8 @@ _CLASSES: dict[str, Any] = {
 
 def _display(path: Path) -> str:
     """The file as errors name it: relative to the working directory when below it."""
+    from pathlib import Path
+
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
@@ -711,7 +768,7 @@ class _Validator:
         return tuple(self.string(v, k, ln) for v, k, ln in self.sequence(value, key, line))
 
     def local_path(self, value: str) -> str:
-        return os.path.abspath(self.root / os.path.expanduser(value))
+        return os.path.abspath(os.path.join(self.root, os.path.expanduser(value)))
 
     def paths(self, value: Any, key: str, line: int | None) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.local_path(p) for p in self.strings(value, key, line)))
@@ -981,16 +1038,19 @@ def _decimal(value: Any) -> Decimal | None:
 # --------------------------------------------------------------------------- editing
 
 
-def set_config_value(root: Path, dotted_key: str, value: object) -> None:
+def set_config_value(root: StrPath, dotted_key: str, value: object) -> None:
     """Set one key of `<root>/.tokennotes.yml`, keeping comments and key order.
 
     Missing sections are created (and the file, if there is none). The edited text is validated
     before it is written; an invalid result raises ``ConfigError`` and leaves the file untouched.
     ``None`` writes ``null``, which means the key's default (for limits and alerts: none).
     """
+    from pathlib import Path
+
     from ruamel.yaml.comments import CommentedMap
 
-    path = root / CONFIG_FILE
+    base = Path(root)
+    path = base / CONFIG_FILE
     parts = dotted_key.split(".")
     if not all(parts):
         raise ConfigError(f"{dotted_key!r} is not a dotted config key", key=dotted_key)
@@ -1016,7 +1076,7 @@ def set_config_value(root: Path, dotted_key: str, value: object) -> None:
     node[parts[-1]] = _plain(value)
     new_text = dump_yaml(doc, text)
     try:
-        parse_config(new_text, path=path, root=root)
+        parse_config(new_text, path=path, root=base)
     except ConfigError as exc:
         raise ConfigError(
             f"{_display(path)}: cannot set {dotted_key}: {exc.problem}",
@@ -1048,8 +1108,8 @@ def _plain(value: object) -> object:
             return int(value)
         as_float = float(value)
         return as_float if Decimal(repr(as_float)) == value else str(value)
-    if isinstance(value, Path):
-        return str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):

@@ -23,12 +23,15 @@ import sys
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from enum import Enum
-from pathlib import Path
-from typing import IO, NamedTuple, TypeAlias
 
 from tokennotes.config import NOTES_REF
 from tokennotes.errors import TokennotesError
-from tokennotes.record import merge_note_lines
+from tokennotes.record import NamedTuple, merge_note_lines
+
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import IO, TypeAlias
 
 RepoPath: TypeAlias = "str | os.PathLike[str]"
 
@@ -97,10 +100,13 @@ class SyncResult(NamedTuple):
         return self.status not in (SyncStatus.REJECTED, SyncStatus.FAILED)
 
 
-class _Location(NamedTuple):
-    git_dir: Path
-    common_dir: Path
-    toplevel: Path | None  # None in a bare repository
+class Location(NamedTuple):
+    """Where a repository is: its absolute directories, as strings (the commit hook's path
+    never imports ``pathlib``; ``git_dir``, ``common_dir`` and ``toplevel`` give ``Path``)."""
+
+    git_dir: str
+    common_dir: str
+    toplevel: str | None  # None in a bare repository
 
 
 # --- running git -------------------------------------------------------------------------
@@ -146,6 +152,8 @@ def _run(
             timeout=timeout,
         )
     except FileNotFoundError as exc:
+        from pathlib import Path  # only when something is wrong
+
         if exc.filename == "git" or not Path(repo).is_dir():
             what = "git was not found; is it installed?" if exc.filename == "git" else ""
             raise GitError(args, 127, what or f"no such directory: {repo}") from None
@@ -172,7 +180,7 @@ def _jitter(low: float, high: float) -> float:
 
 
 _LOCATE_ARGS = ("rev-parse", "--absolute-git-dir", "--git-common-dir", "--show-toplevel")
-_LOCATIONS: dict[str, _Location] = {}  # absolute path -> where its repository is
+_LOCATIONS: dict[str, Location] = {}  # absolute path -> where its repository is
 _LOCATING: dict[str, subprocess.Popen[bytes]] = {}  # started by ``start_locating``
 
 
@@ -198,7 +206,7 @@ def start_locating(repo: RepoPath) -> None:
         pass  # asked again when needed, which says what is wrong
 
 
-def _locate(path: str) -> _Location:
+def _locate(path: str) -> Location:
     found = _LOCATIONS.get(path)
     if found is not None:
         return found
@@ -220,30 +228,42 @@ def _locate(path: str) -> _Location:
     common = lines[1]
     if not os.path.isabs(common):
         common = os.path.normpath(os.path.join(path, common))
-    toplevel = Path(lines[2]) if returncode == 0 and len(lines) > 2 else None
+    toplevel = lines[2] if returncode == 0 and len(lines) > 2 else None
     if len(_LOCATIONS) >= 64:
         _LOCATIONS.clear()
-    found = _LOCATIONS[path] = _Location(Path(lines[0]), Path(common), toplevel)
+    found = _LOCATIONS[path] = Location(lines[0], common, toplevel)
     return found
 
 
-def _where(repo: RepoPath) -> _Location:
+def locate(repo: RepoPath) -> Location:
+    """The git dir, common git dir and work tree (None when bare) of ``repo``, as strings."""
     return _locate(os.path.abspath(os.fspath(repo)))
 
 
 def git_dir(repo: RepoPath) -> Path:
     """The repository's git dir (a linked worktree's own one, under ``.git/worktrees/``)."""
-    return _where(repo).git_dir
+    from pathlib import Path
+
+    return Path(locate(repo).git_dir)
 
 
 def common_dir(repo: RepoPath) -> Path:
     """The git dir shared by all worktrees (refs, objects, our state and logs live here)."""
-    return _where(repo).common_dir
+    from pathlib import Path
+
+    return Path(locate(repo).common_dir)
 
 
 def toplevel(repo: RepoPath) -> Path:
     """The root of the work tree that contains ``repo``; a bare repository has none."""
-    top = _where(repo).toplevel
+    from pathlib import Path
+
+    return Path(work_tree(repo))
+
+
+def work_tree(repo: RepoPath) -> str:
+    """``toplevel`` as a string; raises ``TokennotesError`` for a bare repository."""
+    top = locate(repo).toplevel
     if top is None:
         raise TokennotesError(f"{repo} is a bare repository: it has no work tree")
     return top
@@ -405,9 +425,14 @@ def _write_lock(repo: RepoPath, timeout: float = _LOCK_TIMEOUT) -> Iterator[None
     drop one note (40 parallel ``git notes add`` kept 14 notes here). An advisory lock on a file
     under the common git dir closes that window for every tokennotes process.
     """
-    directory = common_dir(repo) / STATE_DIR
-    directory.mkdir(exist_ok=True)
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    directory = os.path.join(locate(repo).common_dir, STATE_DIR)
+    lock = os.path.join(directory, LOCK_FILE)
+    try:
+        os.mkdir(directory)
+    except OSError:
+        if not os.path.isdir(directory):
+            raise
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout
         while not _try_lock(fd):
@@ -415,7 +440,7 @@ def _write_lock(repo: RepoPath, timeout: float = _LOCK_TIMEOUT) -> Iterator[None
                 raise NotesLockedError(
                     ["notes"],
                     1,
-                    f"another tokennotes process held {directory / LOCK_FILE} for {timeout:.0f} s",
+                    f"another tokennotes process held {lock} for {timeout:.0f} s",
                 )
             time.sleep(_jitter(0.002, 0.02))
         yield
@@ -492,11 +517,12 @@ def _add_note(
             return args, result
         if attempt + 1 < _WRITE_ATTEMPTS:
             time.sleep(_jitter(0.5, 1.0) * _WRITE_BACKOFF * 2**attempt)
+    where = locate(repo).common_dir
     raise NotesLockedError(
         args,
         result.returncode,
         _decode(result.stderr),
-        hint=f"If no git process is running, remove the stale {ref}.lock under {common_dir(repo)}.",
+        hint=f"If no git process is running, remove the stale {ref}.lock under {where}.",
     )
 
 

@@ -42,16 +42,21 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from tokennotes.errors import TokennotesError
 from tokennotes.hooks.logs import Message
-from tokennotes.record import Tokens, UsageRecord, make_id, short_hash
+from tokennotes.record import NamedTuple, Tokens, UsageRecord, make_id, short_hash
 
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from tokennotes.config import PricingConfig
     from tokennotes.pricing import PriceTable
+
+    StrPath = str | os.PathLike[str]
+else:
+    Protocol = object  # ``Pricer`` is only a type: a plain base class at run time
 
 STATE_DIR = "tokennotes"
 STATE_FILE = "state.sqlite"
@@ -97,25 +102,27 @@ class TablePricer(NamedTuple):
         return self.table.version
 
     def tier_of(self, model: str, prompt: int) -> str:
-        from tokennotes.pricing import tier_of
+        from tokennotes import pricing  # not `from tokennotes.pricing import ...`: see below
 
-        return tier_of(self.table, model, prompt)
+        return pricing.tier_of(self.table, model, prompt)
 
     def cost_of(self, model: str, tokens: Tokens, tier: str) -> Decimal | None:
-        from tokennotes.pricing import cost_of
+        from tokennotes import pricing
 
-        return cost_of(self.table, model, tokens, tier)
+        return pricing.cost_of(self.table, model, tokens, tier)
 
 
-def load_pricer(config: PricingConfig, root: Path) -> tuple[Pricer, list[str]]:
+def load_pricer(config: PricingConfig, root: StrPath) -> tuple[Pricer, list[str]]:
     """The price table of the config (shipped table + overrides) and its problems.
 
     Pricing never stops the hook: when no table loads, costs stay unknown (None).
     """
     try:
-        from tokennotes.pricing import load_price_table
+        # `from tokennotes.pricing import name` would look up the module's `__path__`, which
+        # its `__getattr__` answers after importing pathlib (~3 ms of the hook)
+        from tokennotes import pricing
 
-        table = load_price_table(config, root=root)
+        table = pricing.load_price_table(config, root=root)
     except Exception as exc:
         return NoPricing(), [f"prices unavailable ({type(exc).__name__}: {exc})"]
     return TablePricer(table), [str(p) for p in getattr(table, "problems", ())]
@@ -125,18 +132,19 @@ def load_pricer(config: PricingConfig, root: Path) -> tuple[Pricer, list[str]]:
 
 
 class RepoDirs(NamedTuple):
-    """Where a repository's parts are: the work tree, this worktree's git dir, the common dir."""
+    """Where a repository's parts are: the work tree, this worktree's git dir, the common dir
+    (absolute paths, as strings: the hook's path never imports ``pathlib``)."""
 
-    toplevel: Path
-    git_dir: Path
-    common_dir: Path
+    toplevel: str
+    git_dir: str
+    common_dir: str
 
     @property
-    def state_dir(self) -> Path:
-        return self.common_dir / STATE_DIR
+    def state_dir(self) -> str:
+        return os.path.join(self.common_dir, STATE_DIR)
 
 
-def run_git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
+def run_git(repo: StrPath, *args: str, input: bytes | None = None) -> bytes:
     """Run git in ``repo``; return stdout, raise ``TokennotesError`` with git's message."""
     return GitCall(repo, *args, input=input).result()
 
@@ -149,7 +157,7 @@ class GitCall:
     with git's message; ``close()`` ends a call whose answer is not needed.
     """
 
-    def __init__(self, repo: Path, *args: str, input: bytes | None = None) -> None:
+    def __init__(self, repo: StrPath, *args: str, input: bytes | None = None) -> None:
         self.repo = repo
         self.args = args
         self.input = input
@@ -196,22 +204,24 @@ class GitCall:
         self.process.communicate()  # reaps it and closes the pipes
 
 
-def repo_dirs(repo: Path) -> RepoDirs:
+def repo_dirs(repo: StrPath) -> RepoDirs:
     """The work tree, git dir and common git dir of the repository containing ``repo``."""
     from tokennotes import notes
 
-    return RepoDirs(
-        toplevel=notes.toplevel(repo),
-        git_dir=notes.git_dir(repo),
-        common_dir=notes.common_dir(repo),
-    )
+    where = notes.locate(repo)
+    top = where.toplevel
+    if top is None:  # raises: a bare repository has no work tree (named as a Path names it)
+        from pathlib import Path
+
+        top = notes.work_tree(Path(repo))
+    return RepoDirs(toplevel=top, git_dir=where.git_dir, common_dir=where.common_dir)
 
 
 # -- the lock ---------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def hook_lock(common_dir: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def hook_lock(common_dir: StrPath, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold ``<common>/tokennotes/record.lock`` exclusively (state, watermark, pending ledger).
 
     Parallel commits in several worktrees of one repository take turns, so one spend is never
@@ -222,8 +232,9 @@ def hook_lock(common_dir: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]
     except ImportError:  # pragma: no cover - Windows: no advisory locks, run unguarded
         yield
         return
-    path = common_dir / STATE_DIR / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    directory = os.path.join(os.fspath(common_dir), STATE_DIR)
+    path = os.path.join(directory, LOCK_FILE)
+    os.makedirs(directory, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout

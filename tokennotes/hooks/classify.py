@@ -29,9 +29,9 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import NamedTuple
 
 from tokennotes.config import Rule, ScoringConfig
+from tokennotes.record import NamedTuple
 
 # `type(scope)!: subject`; the type is a word, the scope anything but parentheses.
 _CONVENTIONAL = re.compile(r"^\s*([A-Za-z][\w-]*)(?:\([^()\r\n]*\))?(!)?:\s")

@@ -14,10 +14,15 @@ Values a user set differently (another ``notes.rewriteMode``, say) are left alon
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
-from typing import NamedTuple
 
 from tokennotes.errors import TokennotesError
+from tokennotes.record import NamedTuple
+
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
+if TYPE_CHECKING:
+    import os
+
+    StrPath = str | os.PathLike[str]
 
 CAT_SORT_UNIQ = "cat_sort_uniq"
 
@@ -48,7 +53,7 @@ def wanted_settings(notes_ref: str, *, has_origin: bool) -> list[Setting]:
     return settings
 
 
-def read_local_config(repo_root: Path) -> dict[str, list[str]]:
+def read_local_config(repo_root: StrPath) -> dict[str, list[str]]:
     """All local config values by normalised key (section and name lower-cased)."""
     result = subprocess.run(
         ["git", "config", "--local", "--list", "-z"],
@@ -122,7 +127,7 @@ def check_git_config(values: dict[str, list[str]], notes_ref: str) -> list[str]:
     return problems
 
 
-def ensure_git_config(repo_root: Path, notes_ref: str) -> list[str]:
+def ensure_git_config(repo_root: StrPath, notes_ref: str) -> list[str]:
     """Add the missing §3 lines to the local config; return them as ``key=value`` strings.
 
     Idempotent and cheap: one ``git config --local --list``, then one write per missing line

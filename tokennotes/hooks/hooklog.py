@@ -14,28 +14,40 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
-from typing import TextIO
+
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import TextIO
+
+    StrPath = str | os.PathLike[str]
 
 LOG_NAME = "hook.log"
 MAX_BYTES = 256 * 1024
 DETAIL_LIMIT = 8000  # characters kept of one problem's details
 
 
-def log_path(common_dir: Path) -> Path:
-    return common_dir / "tokennotes" / LOG_NAME
+def log_path(common_dir: StrPath) -> Path:
+    from pathlib import Path  # the hook path itself uses strings (``_log_file``)
+
+    return Path(_log_file(common_dir))
 
 
-def append_log(common_dir: Path, text: str, *, now: float | None = None) -> Path | None:
-    """Append a timestamped entry to the hook log; None when the log cannot be written."""
-    path = log_path(common_dir)
+def _log_file(common_dir: StrPath) -> str:
+    return os.path.join(os.fspath(common_dir), "tokennotes", LOG_NAME)
+
+
+def append_log(common_dir: StrPath, text: str, *, now: float | None = None) -> str | None:
+    """Append a timestamped entry to the hook log; return its path, None when the log cannot
+    be written."""
+    path = _log_file(common_dir)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
     entry = f"{stamp} pid {os.getpid()}\n{text.rstrip()}\n\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
-            if path.stat().st_size + len(entry) > MAX_BYTES:
-                os.replace(path, path.with_name(LOG_NAME + ".1"))
+            if os.stat(path).st_size + len(entry) > MAX_BYTES:
+                os.replace(path, path + ".1")
         except FileNotFoundError:
             pass
         with open(path, "a", encoding="utf-8", errors="replace") as fh:
@@ -48,7 +60,7 @@ def append_log(common_dir: Path, text: str, *, now: float | None = None) -> Path
 class HookLog:
     """Problems met during one hook run, reported together at the end."""
 
-    def __init__(self, command: str, common_dir: Path | None = None) -> None:
+    def __init__(self, command: str, common_dir: StrPath | None = None) -> None:
         self.command = command
         self.common_dir = common_dir
         self.problems: list[tuple[str, str]] = []
@@ -72,7 +84,7 @@ class HookLog:
         line = f"tokennotes {self.command}: {first}"
         if more:
             line += f" (and {more} more problem{'s' if more > 1 else ''})"
-        written: Path | None = None
+        written: str | None = None
         if self.common_dir is not None:
             body = [f"tokennotes {self.command}:"]
             for summary, details in self.problems:

@@ -26,8 +26,6 @@ import sys
 import time
 from collections.abc import Iterable
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Literal, NamedTuple
 
 from tokennotes.errors import TokennotesError
 from tokennotes.hooks.attribute import (
@@ -37,7 +35,14 @@ from tokennotes.hooks.attribute import (
     iso_from_ns,
     repo_dirs,
 )
-from tokennotes.record import RecordError, Tokens, UsageRecord, make_id, short_hash
+from tokennotes.record import NamedTuple, RecordError, Tokens, UsageRecord, make_id, short_hash
+
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Literal
+
+    StrPath = str | os.PathLike[str]
 
 HELP = "queue a manual or estimated usage (a chat window, Cursor) for the next commit"
 LEDGER = LEDGER_FILE
@@ -94,8 +99,14 @@ class PendingEntry(NamedTuple):
         )
 
 
-def ledger_path(common_dir: Path) -> Path:
-    return common_dir / STATE_DIR / LEDGER
+def ledger_path(common_dir: StrPath) -> Path:
+    from pathlib import Path  # the commit hook uses the string (``_ledger_file``)
+
+    return Path(_ledger_file(common_dir))
+
+
+def _ledger_file(common_dir: StrPath) -> str:
+    return os.path.join(os.fspath(common_dir), STATE_DIR, LEDGER)
 
 
 def estimate_tokens(text: str) -> int:
@@ -103,11 +114,11 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def read_pending(common_dir: Path) -> tuple[list[PendingEntry], list[str]]:
+def read_pending(common_dir: StrPath) -> tuple[list[PendingEntry], list[str]]:
     """The queued entries (first logged first) and the problems of lines that were skipped."""
-    path = ledger_path(common_dir)
+    path = _ledger_file(common_dir)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = _read_file(path)
     except FileNotFoundError:
         return [], []
     entries: list[PendingEntry] = []
@@ -127,7 +138,13 @@ def read_pending(common_dir: Path) -> tuple[list[PendingEntry], list[str]]:
     return entries, problems
 
 
-def append_pending(common_dir: Path, entry: PendingEntry) -> Path:
+def _read_file(path: str) -> str:
+    """``Path(path).read_text(encoding="utf-8", errors="replace")``."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+def append_pending(common_dir: StrPath, entry: PendingEntry) -> Path:
     """Add an entry to the ledger (caller holds the hook lock)."""
     path = ledger_path(common_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,14 +154,14 @@ def append_pending(common_dir: Path, entry: PendingEntry) -> Path:
     return path
 
 
-def consume_pending(common_dir: Path, ids: Iterable[str]) -> None:
+def consume_pending(common_dir: StrPath, ids: Iterable[str]) -> None:
     """Drop the entries ``ids`` from the ledger, keeping every other line as it was."""
     drop = set(ids)
     if not drop:
         return
-    path = ledger_path(common_dir)
+    path = _ledger_file(common_dir)
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = _read_file(path).splitlines()
     except FileNotFoundError:
         return
     keep: list[str] = []
@@ -157,11 +174,20 @@ def consume_pending(common_dir: Path, ids: Iterable[str]) -> None:
         if not (isinstance(obj, dict) and obj.get("id") in drop):
             keep.append(line)
     if keep:
-        tmp = path.with_name(f"{LEDGER}.{os.getpid()}.tmp")
-        tmp.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
+        tmp = os.path.join(os.path.dirname(path), f"{LEDGER}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{line}\n" for line in keep))
         os.replace(tmp, path)
     else:
-        path.unlink(missing_ok=True)
+        _unlink(path)
+
+
+def _unlink(path: str) -> None:
+    """``Path(path).unlink(missing_ok=True)``."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def pending_record(
@@ -228,7 +254,7 @@ def _read_text(name: str) -> str:
     try:
         if name == "-":
             return sys.stdin.read()
-        return Path(name).read_text(encoding="utf-8", errors="replace")
+        return _read_file(name)
     except OSError as exc:
         raise TokennotesError(f"{name}: cannot read ({exc.strerror or exc})") from exc
 
@@ -285,13 +311,13 @@ def _describe(entry: PendingEntry) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    dirs = repo_dirs(Path(args.repo))
+    dirs = repo_dirs(args.repo)
     common = dirs.common_dir
     if args.list or args.clear:
         with hook_lock(common):
             entries, problems = read_pending(common)
             if args.clear:
-                ledger_path(common).unlink(missing_ok=True)
+                _unlink(_ledger_file(common))
         if args.json:
             print(json.dumps({"pending": [e.to_json() for e in entries], "cleared": args.clear}))
             return 0

@@ -25,19 +25,21 @@ jinja2 or matplotlib on this path. The hook's budget is 60 ms (``benchmarks/reco
 so modules used only sometimes (``manual``, ``gitconfig``) are imported when needed, the two git
 commands that read (``rev-parse`` to find the repository, ``log`` for HEAD) run while Python
 imports its modules and opens the state, and the note is written with one ``git notes add``.
+Neither ``typing`` nor ``pathlib`` (with ``urllib.parse`` and ``ipaddress``, ~5 ms together) is
+imported: paths are strings, records ``tokennotes.record.NamedTuple``s.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
 import time
 from collections.abc import Mapping
 from decimal import Decimal
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from stat import S_ISDIR
 
 from tokennotes.config import (
     CONFIG_FILE,
@@ -59,6 +61,7 @@ from tokennotes.hooks.attribute import (
 from tokennotes.hooks.hooklog import HookLog
 from tokennotes.hooks.logs import Diagnostics, Message
 from tokennotes.record import (
+    NamedTuple,
     OutputRecord,
     Record,
     UsageRecord,
@@ -68,11 +71,61 @@ from tokennotes.record import (
     short_hash,
 )
 
+TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from tokennotes.hooks.manual import PendingEntry
     from tokennotes.hooks.state import ScanState
 
+    StrPath = str | os.PathLike[str]
+
 HELP = "the post-commit hook: attribute agent spend and write HEAD's note"
+
+
+# -- paths, as strings ------------------------------------------------------------------------
+
+# what ``pathlib`` takes for "not there" when it answers ``exists()`` or ``is_dir()``
+_ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _stat_mode(path: str) -> int | None:
+    """The mode of ``path``, None when it is not there (other errors raise, as in pathlib)."""
+    try:
+        return os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno in _ABSENT:
+            return None
+        raise
+    except ValueError:
+        return None
+
+
+def _exists(path: str) -> bool:
+    """``Path(path).exists()``."""
+    return _stat_mode(path) is not None
+
+
+def _is_dir(path: str) -> bool:
+    """``Path(path).is_dir()``."""
+    mode = _stat_mode(path)
+    return mode is not None and S_ISDIR(mode)
+
+
+def _unlink(path: str) -> None:
+    """``Path(path).unlink(missing_ok=True)``."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _home() -> str:
+    """``str(Path.home())``."""
+    home = os.path.expanduser("~")
+    if home[:1] == "~":
+        raise RuntimeError("Could not determine home directory.")
+    return home
 
 
 # -- what HEAD is -----------------------------------------------------------------------------
@@ -97,7 +150,7 @@ class HeadCommit(NamedTuple):
 _PLAIN_DIFF = ("--no-renames", "--no-ext-diff", "--no-textconv", "--no-color", "--no-relative")
 
 
-def start_read_head(repo: Path) -> GitCall:
+def start_read_head(repo: StrPath) -> GitCall:
     """Start the ``git log`` that ``read_head`` parses; ``parse_head(call.result())`` ends it.
 
     One ``git log -1 -z --raw --numstat`` call: the header fields are NUL-separated, then the
@@ -142,14 +195,14 @@ def parse_head(out: bytes) -> HeadCommit:
     )
 
 
-def read_head(repo: Path) -> HeadCommit:
+def read_head(repo: StrPath) -> HeadCommit:
     """HEAD's sha, parents, committer time, author email, branch, message and changed files."""
     return parse_head(start_read_head(repo).result())
 
 
-def amended_from(git_dir: Path, head: str) -> str | None:
+def amended_from(git_dir: StrPath, head: str) -> str | None:
     """The commit ``head`` replaced when HEAD's last reflog entry is ``commit (amend)``."""
-    path = git_dir / "logs" / "HEAD"
+    path = os.path.join(git_dir, "logs", "HEAD")
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
@@ -167,7 +220,7 @@ def amended_from(git_dir: Path, head: str) -> str | None:
     return parts[0]
 
 
-def count_words(repo: Path, head: HeadCommit, scoring: ScoringConfig) -> list[classify.Change]:
+def count_words(repo: StrPath, head: HeadCommit, scoring: ScoringConfig) -> list[classify.Change]:
     """HEAD's changes with the words added to its prose files (one more git call, if any)."""
     changes = list(head.changes)
     prose = [c.path for c in changes if not c.deleted and classify.is_prose(c.path, scoring)]
@@ -263,12 +316,13 @@ def _host() -> str:
     return short_hash(name, 8)
 
 
-def load_repo_config(root: Path, dirs: RepoDirs, log: HookLog) -> Config:
+def load_repo_config(root: StrPath, dirs: RepoDirs, log: HookLog) -> Config:
     """The repository's config; a missing or broken file means the defaults (and one line)."""
-    if not (root / CONFIG_FILE).exists():
+    path = os.path.join(root, CONFIG_FILE)
+    if not _exists(path):
         log.problem(
             f"no {CONFIG_FILE} in {root}; using the defaults (`tokennotes init` writes one)",
-            f"{root / CONFIG_FILE}: missing",
+            f"{path}: missing",
         )
         return default_config()
     try:
@@ -286,7 +340,7 @@ def _trace() -> str:
 
 def _config_stamp(dirs: RepoDirs, notes_ref: str) -> str:
     try:
-        st = os.stat(dirs.common_dir / "config")
+        st = os.stat(os.path.join(dirs.common_dir, "config"))
     except OSError:
         return ""
     return f"{notes_ref}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}"
@@ -298,10 +352,11 @@ def ensure_clone_config(dirs: RepoDirs, notes_ref: str, log: HookLog) -> None:
     Checked with ``gitconfig.ensure_git_config`` (one git call), and skipped while the clone's
     config file is exactly as it was after the last check (one ``stat``).
     """
-    marker = dirs.state_dir / "gitconfig.checked"
+    marker = os.path.join(dirs.state_dir, "gitconfig.checked")
     try:
-        if marker.read_text(encoding="utf-8") == _config_stamp(dirs, notes_ref):
-            return
+        with open(marker, encoding="utf-8") as fh:
+            if fh.read() == _config_stamp(dirs, notes_ref):
+                return
     except OSError:
         pass
     from tokennotes.hooks.gitconfig import GitConfigError, ensure_git_config
@@ -314,37 +369,38 @@ def ensure_clone_config(dirs: RepoDirs, notes_ref: str, log: HookLog) -> None:
     if added:
         log.note(f"added git config: {', '.join(added)}")
     try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(_config_stamp(dirs, notes_ref), encoding="utf-8")
+        os.makedirs(dirs.state_dir, exist_ok=True)
+        with open(marker, "w", encoding="utf-8") as fh:
+            fh.write(_config_stamp(dirs, notes_ref))
     except OSError:
         pass  # only costs a check next time
 
 
-def _open_state(path: Path, log: HookLog) -> ScanState:
+def _open_state(path: str, log: HookLog) -> ScanState:
     """The scan state; an unreadable one is moved aside (and said so) and a new one begun."""
     from tokennotes.hooks.state import ScanState, StateError
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
         return ScanState(path)
     except StateError as exc:
-        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        aside = f"{path}.corrupt-{int(time.time())}"
         try:
             os.replace(path, aside)
         except OSError:
-            path.unlink(missing_ok=True)
+            _unlink(path)
         for suffix in ("-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+            _unlink(f"{path}{suffix}")
+        name = os.path.basename(aside)
         log.problem(
-            f"the scan state was unreadable; moved it to {aside.name} and started afresh",
-            str(exc),
+            f"the scan state was unreadable; moved it to {name} and started afresh", str(exc)
         )
         return ScanState(path)
 
 
-def _read_pending(common_dir: Path) -> tuple[list[PendingEntry], list[str]]:
+def _read_pending(common_dir: str) -> tuple[list[PendingEntry], list[str]]:
     """The entries ``tokennotes log`` queued (``manual`` is imported only when there are)."""
-    if not (common_dir / attribute.STATE_DIR / attribute.LEDGER_FILE).exists():
+    if not _exists(os.path.join(common_dir, attribute.STATE_DIR, attribute.LEDGER_FILE)):
         return [], []
     from tokennotes.hooks.manual import read_pending
 
@@ -368,11 +424,11 @@ def collect_window(
     log: HookLog,
     *,
     environ: Mapping[str, str],
-    home: Path,
+    home: StrPath,
     now_ns: int,
 ) -> tuple[Window, list[Message]]:
     """Fix the window and read this repository's messages in it (moving ``state``'s offsets)."""
-    from tokennotes.hooks.collect import agent_homes, collect_messages
+    from tokennotes.hooks.collect import agent_dirs, collect_messages
     from tokennotes.hooks.repomap import RepoMatcher, repo_roots
 
     watermark = state.get_meta(attribute.WATERMARK_KEY)
@@ -388,13 +444,13 @@ def collect_window(
     )
     # a log file last modified before the window opened holds nothing for it: not even opened
     state.since_ns = window.start_ns - 1_000_000_000
-    if (dirs.common_dir / "worktrees").is_dir():
+    if _is_dir(os.path.join(dirs.common_dir, "worktrees")):
         roots: list[str] = repo_roots(dirs.toplevel)
     else:
-        roots = [str(dirs.toplevel)]
+        roots = [dirs.toplevel]
     inside = RepoMatcher(roots)
     diags: dict[str, Diagnostics] = {}
-    homes = agent_homes(config.agents, environ, home, diags)
+    homes = agent_dirs(config.agents, environ, home, diags)
     messages = list(
         attribute.select_messages(collect_messages(homes, state, diags), window, inside)
     )
@@ -410,23 +466,23 @@ def _import_run_modules() -> None:
 
 
 def record_commit(
-    repo: Path,
+    repo: StrPath,
     *,
     log: HookLog,
     dry_run: bool = False,
     environ: Mapping[str, str] | None = None,
-    home: Path | None = None,
+    home: StrPath | None = None,
 ) -> Outcome:
     """Attribute, classify and write HEAD's note (see the module doc)."""
     environ = os.environ if environ is None else environ
-    home = Path.home() if home is None else home
+    home = _home() if home is None else home
     from tokennotes import notes
 
     notes.start_locating(repo)  # git answers while the modules of the run load
     _import_run_modules()
     dirs = repo_dirs(repo)
     log.common_dir = dirs.common_dir
-    if (dirs.git_dir / "rebase-merge").exists() or (dirs.git_dir / "rebase-apply").exists():
+    if any(_exists(os.path.join(dirs.git_dir, d)) for d in ("rebase-merge", "rebase-apply")):
         return Outcome("skipped", reason="a rebase is in progress; git carries the notes")
     reading = start_read_head(dirs.toplevel)  # git runs while the config and state load
     try:
@@ -442,7 +498,7 @@ def _record_commit(
     log: HookLog,
     dry_run: bool,
     environ: Mapping[str, str],
-    home: Path,
+    home: StrPath,
 ) -> Outcome:
     config = load_repo_config(dirs.toplevel, dirs, log)
     ref = config.notes_ref
@@ -450,9 +506,10 @@ def _record_commit(
         ensure_clone_config(dirs, ref, log)
     from tokennotes import notes
 
-    pick = dirs.git_dir / "CHERRY_PICK_HEAD"
-    if pick.exists():
-        source = pick.read_text(encoding="ascii", errors="replace").strip()
+    pick = os.path.join(dirs.git_dir, "CHERRY_PICK_HEAD")
+    if _exists(pick):
+        with open(pick, encoding="ascii", errors="replace") as fh:
+            source = fh.read().strip()
         head_sha = run_git(dirs.toplevel, "rev-parse", "HEAD").decode().strip()
         lines = sorted(
             {
@@ -471,7 +528,7 @@ def _record_commit(
         )
 
     with hook_lock(dirs.common_dir):
-        state = _open_state(dirs.state_dir / attribute.STATE_FILE, log)
+        state = _open_state(os.path.join(dirs.state_dir, attribute.STATE_FILE), log)
         try:
             head = parse_head(reading.result())
             now_ns = time.time_ns()
@@ -586,7 +643,7 @@ def run(args: argparse.Namespace, *, stream: TextIO | None = None) -> int:
     log = HookLog("record")
     outcome: Outcome | None = None
     try:
-        outcome = record_commit(Path(args.repo), log=log, dry_run=args.dry_run)
+        outcome = record_commit(args.repo, log=log, dry_run=args.dry_run)
     except Exception as exc:
         if not hook:
             log.flush()
