@@ -6,13 +6,13 @@ import pytest
 
 from tests.conftest import git
 from tokennotes.config import Rule, ScoringConfig
+from tokennotes.globs import match_glob
 from tokennotes.hooks.classify import (
     Change,
     Shipped,
     added_words,
     classify,
     conventional_type,
-    match_glob,
     parse_raw_numstat,
 )
 

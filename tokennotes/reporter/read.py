@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,6 +25,7 @@ from typing import IO
 
 from tokennotes import notes
 from tokennotes.errors import TokennotesError
+from tokennotes.globs import match_glob
 from tokennotes.reporter.aggregate import CommitInfo
 from tokennotes.reporter.facts import Fact, FactReader, Parsed
 from tokennotes.reporter.score import Pipeline
@@ -288,44 +288,6 @@ def commit_details(repo: Path, shas: Iterable[str]) -> dict[str, CommitInfo]:
 
 
 @lru_cache(maxsize=256)
-def _glob(pattern: str) -> re.Pattern[str]:
-    """A ``/``-separated path glob: ``*``, ``?``, ``[...]`` within one segment, ``**`` across
-    any number of them; a pattern without ``/`` matches the file name in any directory."""
-    pattern = pattern.strip().lstrip("/")
-    if "/" not in pattern:
-        pattern = "**/" + pattern
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
-            close = pattern.index("]", i + 2)
-            body = pattern[i + 1 : close].replace("\\", "\\\\")
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            out.append(f"[{body}]")
-            i = close + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def match_glob(path: str, pattern: str) -> bool:
-    return _glob(pattern).match(path) is not None
-
-
 def read_pipeline(repo: Path, rev: str, globs: Sequence[str]) -> Pipeline:
     """Files matching the pipeline globs at ``rev`` and the words they hold."""
     if not globs or not _exists(repo, rev):
