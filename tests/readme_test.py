@@ -88,3 +88,14 @@ def test_every_hook_id_is_in_the_readme() -> None:
     ids = re.findall(r"^- id: (\S+)", manifest, flags=re.M)
     assert ids
     assert [hook for hook in ids if hook not in README] == []
+
+
+def test_linked_files_exist() -> None:
+    missing = []
+    for doc in [ROOT / "README.md", *DOC_FILES]:
+        for target in re.findall(r"\]\(([^)#\s]+)\)", doc.read_text(encoding="utf-8")):
+            if "://" in target:
+                continue
+            if not (doc.parent / target).exists():
+                missing.append(f"{doc.name}: {target}")
+    assert missing == []
