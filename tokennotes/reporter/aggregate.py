@@ -28,6 +28,7 @@ from collections.abc import Callable, Collection, Container, Iterable, Mapping, 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from tokennotes.reporter.facts import Fact, Output, Parsed, Usage, collect_facts
@@ -176,7 +177,7 @@ class Deduped:
 def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
     """Home each fact on a landed commit when one carries it; drop superseded facts."""
     facts, homes, carriers = parsed.records, list(parsed.homes), dict(parsed.carriers)
-    lands = [home in landed for home in homes]
+    lands = list(map(landed.__contains__, homes))
     for i, others in parsed.carriers.items():
         if lands[i]:
             continue
@@ -317,7 +318,7 @@ class LocalDays:
 
     def __init__(self, zone: tzinfo) -> None:
         self.zone = zone
-        self._utc = zone is timezone.utc or getattr(zone, "key", None) in ("UTC", "Etc/UTC")
+        self.utc = zone is timezone.utc or getattr(zone, "key", None) in ("UTC", "Etc/UTC")
         self._cache: dict[str, str] = {}
 
     def local(self, ts: str) -> datetime:
@@ -333,7 +334,7 @@ class LocalDays:
         return moment.astimezone(self.zone)
 
     def day(self, ts: str) -> str:
-        if self._utc:
+        if self.utc:
             return ts[:10]
         key = ts[:13]
         found = self._cache.get(key)
@@ -516,6 +517,10 @@ class _Class(NamedTuple):
     marker: str  # NOT_LANDED, NO_OUTPUT or ""
 
 
+_UNSEEN: Any = object()  # not in a cache yet
+_COST = itemgetter(5)  # the cost slot of an accumulator
+
+
 class UsageSums:
     """The running sums of the usage facts of a scope, fed one fact at a time.
 
@@ -540,7 +545,13 @@ class UsageSums:
         self.recorded_cost = ZERO
         self.recorded_records = 0
         self.cost_changed = 0
-        self.count = 0
+        self._utc_days = days.utc
+        self._rates = self.pricer.cache
+
+    @property
+    def count(self) -> int:
+        """How many usage facts are summed."""
+        return sum(acc[7] for acc in self.per_commit.values())
 
     def add(self, home: str, fact: Fact) -> None:
         """Count one fact (output facts and facts outside the scope are ignored)."""
@@ -551,16 +562,12 @@ class UsageSums:
          reasoning, one_hour, recorded, _, _) = fact  # fmt: skip
         if self.windowed and not (self.since <= ts[:19] < self.until):
             return
-        self.count += 1
-        day = self.days.day(ts)
-        cache = self.pricer.cache
-        key = (model, tier)
-        rates = cache[key] if key in cache else self.pricer(model, tier)
-        total = inp + out + read + write
+        day = ts[:10] if self._utc_days else self.days.day(ts)
+        rates = self._rates.get((model, tier), _UNSEEN)
+        if rates is _UNSEEN:
+            rates = self.pricer(model, tier)
         if rates is None:
             cost = 0
-            missing = total
-            self.unpriced[model] = self.unpriced.get(model, 0) + total
         else:
             if one_hour > write:
                 one_hour = write
@@ -571,23 +578,39 @@ class UsageSums:
                 + (write - one_hour) * rates.cache_write
                 + one_hour * rates.cache_write_1h
             )
-            missing = 0
         if recorded is not None:
             self.recorded_cost += recorded
             self.recorded_records += 1
             if rates is None or not same_cost(recorded, cost):
                 self.cost_changed += 1
-        estimated = total if fidelity == "estimated" else 0
-        manual = total if fidelity == "manual" else 0
-        for table, key_ in (
-            (self.groups, (agent, model, fidelity, host)),
-            (self.by_day, day),
-            (self.per_commit, home),
-        ):
-            acc = table.get(key_)
+        group = (agent, model, fidelity, host)
+        if rates is None or fidelity != "exact":  # the rare slots: unpriced, inexact
+            total = inp + out + read + write
+            missing = 0 if rates is not None else total
+            if rates is None:
+                self.unpriced[model] = self.unpriced.get(model, 0) + total
+            estimated = total if fidelity == "estimated" else 0
+            manual = total if fidelity == "manual" else 0
+            for table, key in ((self.groups, group), (self.by_day, day), (self.per_commit, home)):
+                acc = table.get(key)
+                if acc is None:
+                    table[key] = [inp, out, read, write, reasoning, cost, missing, 1, estimated,
+                                  manual, 0, 0, 0]  # fmt: skip
+                else:
+                    acc[0] += inp
+                    acc[1] += out
+                    acc[2] += read
+                    acc[3] += write
+                    acc[4] += reasoning
+                    acc[5] += cost
+                    acc[6] += missing
+                    acc[7] += 1
+                    acc[8] += estimated
+                    acc[9] += manual
+        else:  # exact and priced, the common case: slots 6, 8 and 9 stay 0; written out in full
+            acc = self.groups.get(group)
             if acc is None:
-                table[key_] = [inp, out, read, write, reasoning, cost, missing, 1, estimated,
-                               manual, 0, 0, 0]  # fmt: skip
+                self.groups[group] = [inp, out, read, write, reasoning, cost, 0, 1, 0, 0, 0, 0, 0]
             else:
                 acc[0] += inp
                 acc[1] += out
@@ -595,10 +618,30 @@ class UsageSums:
                 acc[3] += write
                 acc[4] += reasoning
                 acc[5] += cost
-                acc[6] += missing
                 acc[7] += 1
-                acc[8] += estimated
-                acc[9] += manual
+            acc = self.by_day.get(day)
+            if acc is None:
+                self.by_day[day] = [inp, out, read, write, reasoning, cost, 0, 1, 0, 0, 0, 0, 0]
+            else:
+                acc[0] += inp
+                acc[1] += out
+                acc[2] += read
+                acc[3] += write
+                acc[4] += reasoning
+                acc[5] += cost
+                acc[7] += 1
+            acc = self.per_commit.get(home)
+            if acc is None:
+                self.per_commit[home] = [inp, out, read, write, reasoning, cost, 0, 1, 0, 0, 0,
+                                         0, 0]  # fmt: skip
+            else:
+                acc[0] += inp
+                acc[1] += out
+                acc[2] += read
+                acc[3] += write
+                acc[4] += reasoning
+                acc[5] += cost
+                acc[7] += 1
         span = self.activity.get(day)
         if span is None:
             self.activity[day] = [first, last]
@@ -640,17 +683,19 @@ class UsageSums:
         else:
             inside = (self.since, self.until)
         final = {deduped.facts[j].id: deduped.homes[j] for j in deduped.carriers}
-        for i, fact in enumerate(parsed.records):
-            if type(fact) is not Usage or (
-                i not in parsed.carriers and fact.id not in deduped.dropped
-            ):
+        records, dropped = parsed.records, deduped.dropped
+        candidates = set(parsed.carriers)  # copies, and (rarely) superseded facts
+        if dropped:
+            candidates.update(i for i, fact in enumerate(records) if fact.id in dropped)
+        for i in sorted(candidates):
+            fact = records[i]
+            if type(fact) is not Usage:
                 continue
             if inside is not None and not (inside[0] <= fact.ts[:19] < inside[1]):
                 continue
             acc = self._sums_of(fact)
             home = parsed.homes[i]
             if fact.id in deduped.dropped:
-                self.count -= 1
                 self._take(self.groups, (fact.agent, fact.model, fact.fidelity, fact.host), acc)
                 self._take(self.by_day, self.days.day(fact.ts), acc)
                 self._take(self.per_commit, home, acc)
@@ -724,15 +769,18 @@ def aggregate(
     carriers: set[str] = set()
     output_count = pending_items = pending_points = 0
     for i, fact in enumerate(facts):
-        if windowed and not (since <= fact.ts[:19] < until):
-            if type(fact) is Output:
-                outputs_by_commit.setdefault(homes[i], []).append(fact)
-            continue
         if type(fact) is not Output:
-            chosen.append(i)
+            if not windowed or since <= fact.ts[:19] < until:
+                chosen.append(i)
             continue
         home = homes[i]
-        outputs_by_commit.setdefault(home, []).append(fact)
+        outs = outputs_by_commit.get(home)
+        if outs is None:
+            outputs_by_commit[home] = [fact]
+        else:
+            outs.append(fact)
+        if windowed and not (since <= fact.ts[:19] < until):
+            continue
         output_count += 1
         carriers.add(home)
         if i in extra:
@@ -783,14 +831,29 @@ def aggregate(
         for i in chosen:
             add(homes[i], facts[i])
     atto_pricer = sums.pricer
-    by_class: dict[int, Acc] = {}
+    members: dict[int, list[Acc]] = {}
     for sha, acc in sums.per_commit.items():
-        cid = class_id(sha)
-        into = by_class.get(cid)
-        if into is None:
-            by_class[cid] = list(acc)
+        outs = outputs_by_commit.get(sha)
+        if (
+            outs is not None
+            and len(outs) == 1
+            and outs[0].author
+            and not (needs_landing and sha not in landed)
+        ):  # the common case, as ``class_id`` keys it
+            cid = class_keys.get((outs[0].author, "", outs[0].type), -1)
+            if cid < 0:
+                cid = class_id(sha)
         else:
-            _merge(into, acc)
+            cid = class_id(sha)
+        found_members = members.get(cid)
+        if found_members is None:
+            members[cid] = [acc]
+        else:
+            found_members.append(acc)
+    # column sums in C: a Python loop over each commit's slots was a tenth of a report
+    by_class = {
+        cid: [sum(column) for column in zip(*accs, strict=True)] for cid, accs in members.items()
+    }
     class_list = list(class_ids)
 
     # usage by dimension, from the small tables
@@ -865,9 +928,10 @@ def aggregate(
         total[12] += words
 
     usage_carriers = set(sums.per_commit)
-    for i in chosen:
-        if i in extra:
-            usage_carriers.update(extra[i])
+    for i, others in extra.items():  # the copies of the chosen usage facts
+        fact = facts[i]
+        if type(fact) is Usage and (not windowed or since <= fact.ts[:19] < until):
+            usage_carriers.update(others)
     carriers |= usage_carriers
 
     def rows(shas: Sequence[str]) -> list[CommitRow]:
@@ -875,10 +939,8 @@ def aggregate(
         spend: dict[str, Acc] = {}
         models: dict[str, dict[str, int]] = {}
         first: dict[str, str] = {}
-        for i in chosen:
+        for i in [i for i in chosen if homes[i] in wanted]:
             home = homes[i]
-            if home not in wanted:
-                continue
             usage: Usage = facts[i]  # type: ignore[assignment]
             rates = atto_pricer(usage.model, usage.tier)
             cost = 0 if rates is None else atto_cost(rates, usage)
@@ -930,10 +992,18 @@ def aggregate(
         return out_rows
 
     per_commit = sums.per_commit
+    # only commits costing at least the top-th cost can be among the top (ties included)
+    costs = heapq.nlargest(top, map(_COST, per_commit.values())) if top > 0 else []
+    bar = costs[-1] if len(costs) == top and costs else None
     costliest = [
         sha
         for _, _, sha in heapq.nlargest(
-            top, ((v[5], v[0] + v[1] + v[2] + v[3], k) for k, v in per_commit.items())
+            top,
+            (
+                (v[5], v[0] + v[1] + v[2] + v[3], k)
+                for k, v in per_commit.items()
+                if bar is None or v[5] >= bar
+            ),
         )
     ]
     if len(costliest) < top:  # commits that shipped without spend fill the list
