@@ -607,41 +607,19 @@ class UsageSums:
                     acc[7] += 1
                     acc[8] += estimated
                     acc[9] += manual
-        else:  # exact and priced, the common case: slots 6, 8 and 9 stay 0; written out in full
-            acc = self.groups.get(group)
-            if acc is None:
-                self.groups[group] = [inp, out, read, write, reasoning, cost, 0, 1, 0, 0, 0, 0, 0]
-            else:
-                acc[0] += inp
-                acc[1] += out
-                acc[2] += read
-                acc[3] += write
-                acc[4] += reasoning
-                acc[5] += cost
-                acc[7] += 1
-            acc = self.by_day.get(day)
-            if acc is None:
-                self.by_day[day] = [inp, out, read, write, reasoning, cost, 0, 1, 0, 0, 0, 0, 0]
-            else:
-                acc[0] += inp
-                acc[1] += out
-                acc[2] += read
-                acc[3] += write
-                acc[4] += reasoning
-                acc[5] += cost
-                acc[7] += 1
-            acc = self.per_commit.get(home)
-            if acc is None:
-                self.per_commit[home] = [inp, out, read, write, reasoning, cost, 0, 1, 0, 0, 0,
-                                         0, 0]  # fmt: skip
-            else:
-                acc[0] += inp
-                acc[1] += out
-                acc[2] += read
-                acc[3] += write
-                acc[4] += reasoning
-                acc[5] += cost
-                acc[7] += 1
+        else:  # exact and priced, the common case: slots 6, 8 and 9 stay 0
+            for table, key in ((self.groups, group), (self.by_day, day), (self.per_commit, home)):
+                acc = table.get(key)
+                if acc is None:
+                    table[key] = [inp, out, read, write, reasoning, cost, 0, 1, 0, 0, 0, 0, 0]
+                else:
+                    acc[0] += inp
+                    acc[1] += out
+                    acc[2] += read
+                    acc[3] += write
+                    acc[4] += reasoning
+                    acc[5] += cost
+                    acc[7] += 1
         span = self.activity.get(day)
         if span is None:
             self.activity[day] = [first, last]
