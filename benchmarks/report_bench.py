@@ -1,6 +1,7 @@
 """Benchmark: `tokennotes report` on 10k and 50k notes, against the cost of reading them.
 
-Builds throwaway repositories (``git fast-import``; bulk setup only) whose every commit carries a
+Builds throwaway repositories (``git fast-import``, then ``git repack -a -d -f`` as ``git gc``
+would; bulk setup only) whose every commit carries a
 note of 1-3 usage records and one output record spread over a year, in the canonical form the
 hooks write, with a few copied, estimated, manual and unpriced records and a side branch that
 never lands. Then, per size, medians of:
@@ -174,6 +175,9 @@ def build_repo(path: Path, count: int) -> None:
         ["git", "notes", f"--ref={REF}", "add", "-f", "-F", "-", head],
         cwd=path, input=body, text=True, check=True, env=ENV,
     )  # fmt: skip
+    # fast-import's own pack has long delta chains that no repository keeps after `git gc`; read
+    # speed depends on it (50k notes: 1.6 s to aggregate unpacked, 1.35 s repacked)
+    subprocess.run(["git", "repack", "-q", "-a", "-d", "-f"], cwd=path, check=True, env=ENV)
 
 
 def floor_input(repo: Path) -> bytes:
