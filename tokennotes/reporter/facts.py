@@ -38,9 +38,11 @@ _is_canonical = _CANONICAL_TS.match
 # `supersedes`) is read by one regular expression; anything else goes through json + record.py.
 _S = r'"([^"\\\x00-\x1f]*)"'  # a JSON string with no escapes: its text is its value
 _N = r"(0|[1-9][0-9]*)"  # a non-negative JSON integer
+_S_ = r'"[^"\\\x00-\x1f]*"'  # _S and _N matched but not captured (a kept group costs a string)
+_N_ = r"(?:0|[1-9][0-9]*)"
 _T = f'"({_TS})"'
 _USAGE_LINE = re.compile(
-    r'\{"agent":' + _S + r'(?:,"commit":' + _S + r')?,"cost_usd":(?:"([0-9]+(?:\.[0-9]+)?)"|null)'
+    r'\{"agent":' + _S + r'(?:,"commit":' + _S_ + r')?,"cost_usd":(?:"([0-9]+(?:\.[0-9]+)?)"|null)'
     r',"fidelity":"(exact|estimated|manual)","first":'
     + _T
     + r',"host":'
@@ -50,13 +52,13 @@ _USAGE_LINE = re.compile(
     + r',"kind":"usage","last":'
     + _T
     + r',"messages":'
-    + _N
+    + _N_
     + r',"model":'
     + _S
     + r',"price_table":'
     + _S
     + r',"session":'
-    + _S
+    + _S_
     + r'(?:,"tier":'
     + _S
     + r')?,"tokens":\{"cache_read":'
@@ -83,19 +85,19 @@ _OUTPUT_LINE = re.compile(
     + r',"commit":'
     + _S
     + r',"deletions":'
-    + _N
+    + _N_
     + r',"files":'
-    + _N
+    + _N_
     + r',"id":'
     + _S
     + r',"insertions":'
-    + _N
+    + _N_
     + r',"items":'
     + _N
     + r',"kind":"output","points":'
     + _N
     + r',"rule":'
-    + _S
+    + _S_
     + r',"ts":'
     + _T
     + r',"type":'
@@ -428,8 +430,8 @@ def _canonical_fact(line: str) -> Fact | None:
         m = _USAGE_LINE(line)
         if m is None:
             return None
-        (agent, _, cost, fidelity, first, host, id_, last, _, model, price_table, _, tier,
-         read, write, one_hour, inp, out, reasoning, ts) = m.groups()  # fmt: skip
+        (agent, cost, fidelity, first, host, id_, last, model, price_table, tier, read, write,
+         one_hour, inp, out, reasoning, ts) = m.groups()  # fmt: skip
         return Usage(
             id_,
             ts,
@@ -454,8 +456,7 @@ def _canonical_fact(line: str) -> Fact | None:
         m = _OUTPUT_LINE(line)
         if m is None:
             return None
-        (author, branch, commit, _, _, id_, _, items, points, _, ts, type_,
-         words) = m.groups()  # fmt: skip
+        author, branch, commit, id_, items, points, ts, type_, words = m.groups()
         return Output(
             id_, ts, type_, int(items), int(points), int(words), author, branch, commit, ()
         )
@@ -491,25 +492,27 @@ class FactReader:
         self._index: dict[str, int] = {}
 
     def add(self, sha: str, text: str) -> None:
-        index = self._index
+        index, facts, homes, sink = self._index, self.facts, self.homes, self.sink
         for raw in text.split("\n"):
             line = raw.strip()
             if not line:
                 continue
-            try:
-                fact = parse_fact(line)
-            except RecordError as exc:
-                self.skipped += 1
-                if len(self.errors) < _MAX_ERRORS:
-                    self.errors.append(f"{sha[:12]}: {exc}")
-                continue
+            fact = _canonical_fact(line)  # parse_fact's fast path, without its call
+            if fact is None:
+                try:
+                    fact = parse_fact(line)
+                except RecordError as exc:
+                    self.skipped += 1
+                    if len(self.errors) < _MAX_ERRORS:
+                        self.errors.append(f"{sha[:12]}: {exc}")
+                    continue
             i = index.get(fact.id)
             if i is None:
-                index[fact.id] = len(self.facts)
-                self.facts.append(fact)
-                self.homes.append(sha)
-                if self.sink is not None:
-                    self.sink(sha, fact)
+                index[fact.id] = len(facts)
+                facts.append(fact)
+                homes.append(sha)
+                if sink is not None:
+                    sink(sha, fact)
                 continue
             self.duplicates += 1
             if sha != self.homes[i]:
