@@ -499,3 +499,15 @@ def test_the_lock_file_is_left_empty_and_reusable(repo: Path) -> None:
     assert lock.exists() and lock.stat().st_size == 0
     assert os.access(lock, os.W_OK)
     assert notes.write_note(repo, "HEAD", [line(2)])
+
+
+def test_read_all_skips_a_note_whose_blob_is_missing(repo: Path) -> None:
+    """A damaged repository: one note's blob is gone; the others are still read."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "second")
+    notes.write_note(repo, "HEAD~1", ['{"a":1}'], NOTES_REF)
+    notes.write_note(repo, "HEAD", ['{"b":2}'], NOTES_REF)
+    blob = git(repo, "notes", f"--ref={NOTES_REF}", "list", "HEAD").strip()
+    loose = repo / ".git" / "objects" / blob[:2] / blob[2:]
+    loose.chmod(0o644)
+    loose.unlink()
+    assert [text for _, text in notes.read_all_notes(repo, NOTES_REF)] == ['{"a":1}\n']
