@@ -55,18 +55,6 @@ class Rates(NamedTuple):
 Pricer = Callable[[str, str], "Rates | None"]  # (model, tier) -> rates, None when unpriced
 
 
-def cost_at(rates: Rates, usage: Usage) -> Decimal:
-    """What ``usage`` costs at ``rates`` (``output`` includes reasoning, priced once)."""
-    one_hour = min(usage.cache_write_1h, usage.cache_write)
-    return (
-        usage.input * rates.input
-        + usage.output * rates.output
-        + usage.cache_read * rates.cache_read
-        + (usage.cache_write - one_hour) * rates.cache_write
-        + one_hour * rates.cache_write_1h
-    )
-
-
 ATTO = 18  # sums of money are kept as integers of 10**-18 dollars, exact and fast
 
 
@@ -87,7 +75,9 @@ def atto_rates(rates: Rates) -> AttoRates:
 
 
 def atto_cost(rates: AttoRates, usage: Usage) -> int:
-    """``cost_at`` in 10**-18 dollars."""
+    """What ``usage`` costs at ``rates``, in 10**-18 dollars: the rule of
+    ``tokennotes.pricing.cost_of`` (output includes reasoning, priced once; the 1-hour part of
+    the cache writes at its own rate) in integers, so that sums stay exact and fast."""
     one_hour = min(usage.cache_write_1h, usage.cache_write)
     return (
         usage.input * rates.input
