@@ -3,8 +3,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -525,19 +523,6 @@ def _truth_rows(rule: dict[str, int]) -> dict[str, int]:
 
 def _mine(rows: dict[str, int]) -> dict[str, int]:
     return {k: rows[k] for k in ("input", "output", "cache_read", "cache_write", "messages")}
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tool = SHARED / "tools" / "gen-agent-logs"
-    if not tool.is_file():
-        pytest.skip("../shared is absent")
-    out = tmp_path_factory.mktemp("gen") / "home"
-    args = ["--claude-mb", "3", "--codex-mb", "2", "--append-kb", "50", "--seed", "3"]
-    subprocess.run(
-        [sys.executable, str(tool), "--out", str(out), *args], check=True, capture_output=True
-    )
-    return out
 
 
 def test_generated_home_matches_truth_then_append(generated: Path, tmp_path: Path) -> None:
