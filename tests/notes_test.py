@@ -511,3 +511,38 @@ def test_read_all_skips_a_note_whose_blob_is_missing(repo: Path) -> None:
     loose.chmod(0o644)
     loose.unlink()
     assert [text for _, text in notes.read_all_notes(repo, NOTES_REF)] == ['{"a":1}\n']
+
+
+class _Trickle:
+    """A pipe that hands out a few bytes per read, so every note crosses a read boundary."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self.data, self.sizes, self.pos = data, sizes, 0
+
+    def read(self, limit: int) -> bytes:
+        size = min(limit, self.sizes[self.pos % len(self.sizes)] if self.sizes else limit)
+        chunk = self.data[self.pos : self.pos + size]
+        self.pos += len(chunk)
+        return chunk
+
+
+def _batch_output(bodies: list[bytes]) -> bytes:
+    out = []
+    for n, body in enumerate(bodies):
+        out.append(b"%040x %d %040x\n%s\n" % (n, len(body), 1000 + n, body))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("sizes", [[], [1], [2, 7, 1, 300], [4096]])
+def test_batch_output_is_parsed_across_any_read_boundaries(sizes: list[int]) -> None:
+    bodies = [b"", b"{}\n", "é\n".encode() * 500, b"x 12 y\n" * 3, b"z" * 70_000 + b"\n"]
+    data = _batch_output(bodies[:2]) + b"%040x missing\n" % 99 + _batch_output(bodies[2:])
+    pairs = list(notes._parse_batch(_Trickle(data, sizes)))  # type: ignore[arg-type]
+    assert [body for _, body in pairs] == [b.decode() for b in bodies]
+    assert [rest for rest, _ in pairs] == [f"{1000 + n:040x}" for n in (0, 1, 0, 1, 2)]
+
+
+def test_truncated_batch_output_is_an_error_not_a_short_read() -> None:
+    data = _batch_output([b"{}\n", b"0123456789\n"])
+    with pytest.raises(notes.GitError, match="truncated"):
+        list(notes._parse_batch(_Trickle(data[:-5], [3])))  # type: ignore[arg-type]

@@ -46,7 +46,7 @@ _WRITE_ATTEMPTS = 6  # git's own ref lock: retries with jitter, about 1.6 s in a
 _WRITE_BACKOFF = 0.05  # seconds, doubled per retry, times a jitter of 0.5-1
 _PUSH_BACKOFF = 0.2  # seconds before the second sync attempt, doubled per attempt, jittered
 _NETWORK_SLACK = 30.0  # seconds a fetch or push may exceed the sync's time bound
-_BATCH_CHUNK = 1 << 16  # bytes per read of `cat-file --batch` output (a pipe's default capacity)
+_BATCH_CHUNK = 1 << 20  # bytes asked for per read of `cat-file --batch` output
 _BATCH_PIPE = 1 << 20  # bytes of that output the pipe holds on Linux (the default pipe-max-size)
 # compiled when first used (``re`` caches it), not on the commit hook's path
 _SIMPLE_REMOTE = r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*"
@@ -377,6 +377,7 @@ def read_all_notes(repo: RepoPath, ref: str = NOTES_REF) -> Generator[tuple[str,
         cwd=repo,
         stdin=lister.stdout,
         stdout=subprocess.PIPE,
+        bufsize=0,  # see _parse_batch
         env=env,
     )
     assert lister.stdout is not None and batch.stdout is not None
@@ -403,35 +404,37 @@ def read_all_notes(repo: RepoPath, ref: str = NOTES_REF) -> Generator[tuple[str,
 
 
 def _parse_batch(stream: IO[bytes]) -> Iterator[tuple[str, str]]:
-    """The ``(rest, body)`` pairs of ``cat-file --batch`` output, parsed from large reads (a
-    ``readline`` and a ``read`` per note cost more than the parsing)."""
-    read1 = stream.read1  # type: ignore[attr-defined]  # a BufferedReader: whatever is there
+    """The ``(rest, body)`` pairs of ``cat-file --batch`` output, parsed from large reads.
+
+    ``stream`` is unbuffered (a pipe's raw end): each ``read`` is one system call returning
+    what the pipe holds, up to ``_BATCH_CHUNK``. A buffered reader's 8 KiB buffer cost a
+    system call and a copy of the pending bytes for every other note.
+    """
+    read = stream.read
     buf = b""
     pos = 0
     while True:
         end = buf.find(b"\n", pos)
-        if end < 0:
-            more = read1(_BATCH_CHUNK)
-            if not more:
-                if pos < len(buf):
-                    raise GitError(["cat-file", "--batch"], 0, "truncated output")
-                return
-            buf = buf[pos:] + more
-            pos = 0
-            continue
-        blob, size, *rest = buf[pos:end].split(b" ", 2)
-        pos = end + 1
-        if size == b"missing":  # "<blob> missing": a broken or partial clone
-            continue
-        stop = pos + int(size)
-        if stop >= len(buf):  # the body (and its newline) is not all read yet
-            buf = buf[pos:] + stream.read(stop + 1 - len(buf))
-            stop -= pos
-            pos = 0
-            if len(buf) != stop + 1:
-                raise GitError(["cat-file", "--batch"], 0, f"truncated output for {blob.decode()}")
-        yield b"".join(rest).decode(), _decode(buf[pos:stop])
-        pos = stop + 1
+        if end >= 0:
+            _blob, size, *rest = buf[pos:end].split(b" ", 2)
+            if size == b"missing":  # "<blob> missing": a broken or partial clone
+                pos = end + 1
+                continue
+            stop = end + 1 + int(size)
+            if stop < len(buf):  # the body and its newline are here
+                yield b"".join(rest).decode(), _decode(buf[end + 1 : stop])
+                pos = stop + 1
+                continue
+            want = stop + 1 - len(buf)
+        else:
+            want = 0
+        more = read(max(want, _BATCH_CHUNK))
+        if not more:
+            if pos < len(buf):
+                raise GitError(["cat-file", "--batch"], 0, f"truncated output at byte {pos}")
+            return
+        buf = buf[pos:] + more
+        pos = 0
 
 
 # --- writing ------------------------------------------------------------------------------
