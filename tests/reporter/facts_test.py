@@ -163,6 +163,12 @@ def test_times_are_canonical_utc() -> None:
     assert fact.ts == "2026-11-16T10:00:00Z"
     with pytest.raises(RecordError, match="ts"):
         parse_fact(json.dumps(json.loads(dump_record(O1)) | {"ts": "whenever"}))
+    # digits of other scripts look like a time to \d but would break the string comparisons
+    arabic_indic = "2026-11-16T1\u0660:00:00Z"
+    assert canonical_ts(arabic_indic) is None
+    for record in (U1, O1):
+        with pytest.raises(RecordError, match="ts"):
+            parse_fact(dump_record(record).replace(record.ts, arabic_indic))
 
 
 def test_reader_dedupes_by_id_and_counts_bad_lines() -> None:
