@@ -19,6 +19,7 @@ from tokennotes.reporter.aggregate import (
     costly_commits,
     dedupe_facts,
     money,
+    recorded_atto,
     same_cost,
     spend_in,
     sum_buckets,
@@ -155,14 +156,46 @@ def test_by_day_uses_local_days_and_activity() -> None:
     assert row.bucket.items == 1
 
 
+def test_active_hours_in_utc_match_the_time_zone_arithmetic() -> None:
+    # UTC days take a string shortcut; London in winter is the same clock through datetime
+    london = LocalDays(ZoneInfo("Europe/London"))
+    assert not london.utc and UTC.utc
+    pairs = [
+        (A, fact(usage("a", "2026-11-16T09:15:00Z", "acme-small", Tokens(input=1),
+                       first="2026-11-15T22:00:00Z"))),  # started the day before: clamped
+        (A, fact(usage("b", "2026-11-17T10:00:00Z", "acme-small", Tokens(input=1),
+                       first="2026-11-17T08:20:30Z"))),
+        (B, fact(usage("c", "2026-11-18T12:00:00.750Z", "acme-small", Tokens(input=1),
+                       first="2026-11-18T11:59:59.500Z"))),  # fractions: the long way
+        (B, fact(output("o", "2026-11-17T17:45:10Z", "fix", 1, 3))),
+    ]  # fmt: skip
+    deduped = dedupe_facts(pairs)
+    rows = {
+        name: aggregate(deduped, scope=Scope(kind="range"), pricer=pricer, days=zone).by_day
+        for name, zone in (("utc", UTC), ("london", london))
+    }
+    assert rows["utc"] == rows["london"]
+    day = rows["utc"]["2026-11-17"]
+    assert (day.first, day.last, day.hours) == ("08:20", "17:45", Decimal(33880) / 3600)
+    first_day = rows["utc"]["2026-11-16"]
+    assert (first_day.first, first_day.hours) == ("00:00", Decimal(33300) / 3600)
+    assert rows["utc"]["2026-11-18"].hours == Decimal(1) / 3600
+
+
 def test_money_is_exact() -> None:
     assert money(to_atto(Decimal("0.1162"))) == Decimal("0.1162")
     assert str(money(10**18 * 1000)) == "1000"
     assert money(0) == 0
-    assert same_cost(Decimal("0.4123"), to_atto(Decimal("0.41234")))
-    assert not same_cost(Decimal("0.4123"), to_atto(Decimal("0.41236")))
-    assert same_cost(Decimal("0.5"), to_atto(Decimal("0.5000000000000000001")))
-    assert same_cost(Decimal("1E+1"), to_atto(Decimal("10.4")))
+    assert same_cost("0.4123", to_atto(Decimal("0.41234")))
+    assert not same_cost("0.4123", to_atto(Decimal("0.41236")))
+    assert same_cost("0.5", to_atto(Decimal("0.5000000000000000001")))
+    assert same_cost("10", to_atto(Decimal("10.4")))
+    assert not same_cost("10", to_atto(Decimal("10.5")))  # half up
+    assert same_cost("10", to_atto(Decimal("9.5")))
+    assert same_cost("0.0000000000000000010", 1)  # finer than 10**-18: exact values
+    assert not same_cost("0.0000000000000000015", 1)
+    assert recorded_atto("0.043") == to_atto(Decimal("0.043"))
+    assert recorded_atto("0.0000000000000000015") is None
 
 
 def test_spend_in_windows_and_costly_commits() -> None:

@@ -480,23 +480,30 @@ def _sorted(groups: Mapping[str, Acc]) -> dict[str, Bucket]:
     )
 
 
-_ATTO_SCALE = Decimal(10) ** ATTO
+_STEPS: tuple[int, ...] = tuple(10 ** (ATTO - n) for n in range(ATTO + 1))  # atto per digit
 
 
-def same_cost(recorded: Decimal, atto: int) -> bool:
-    """Whether a record-time cost matches a computed one (10**-18 dollars) at the recorded
-    precision."""
-    exact = recorded * _ATTO_SCALE
-    if exact == atto:
-        return True
-    exponent = recorded.as_tuple().exponent
-    if not isinstance(exponent, int) or exponent < -ATTO:
-        return recorded == money(atto)
-    if exponent > 0:
-        exponent = 0
-    step = 10 ** (ATTO + exponent)
-    rounded = (2 * atto + step) // (2 * step)  # half up, in units of the recorded precision
-    return bool(recorded.scaleb(-exponent) == rounded)
+def recorded_atto(recorded: str) -> int | None:
+    """A record-time cost (a plain decimal string) in 10**-18 dollars; None when it has more
+    decimals than that."""
+    whole, _, frac = recorded.partition(".")
+    if len(frac) > ATTO:
+        return None
+    return int(whole + frac) * _STEPS[len(frac)]
+
+
+def same_cost(recorded: str, atto: int) -> bool:
+    """Whether a record-time cost (a plain decimal string, as ``facts.Usage`` keeps it) matches
+    a computed one (10**-18 dollars) at the recorded precision, rounding half up."""
+    whole, _, frac = recorded.partition(".")
+    places = len(frac)
+    if places > ATTO:  # finer than our sums: compare the exact values
+        return Decimal(recorded) == money(atto)
+    step = _STEPS[places]
+    # rounded half up to the recorded digits, ``atto`` gives the recorded number exactly when
+    # (recorded - step/2) <= atto < (recorded + step/2)
+    gap = 2 * (atto - int(whole + frac) * step)
+    return -step <= gap < step
 
 
 class _Class(NamedTuple):
@@ -512,12 +519,15 @@ _COST = itemgetter(5)  # the cost slot of an accumulator
 
 
 class UsageSums:
-    """The running sums of the usage facts of a scope, fed one fact at a time.
+    """The running sums of the usage facts of a scope, fed one note at a time.
 
     ``add`` is the hot loop of a report. The CLI feeds it while the notes stream in (the parser
     waits on git half of the time), before it knows which commits carry copies of a fact or
     which facts are superseded; ``correct`` then moves the copies that settle on another commit
     and takes out the superseded facts, so the sums equal those of the settled facts.
+
+    A note's facts share a commit: its sums are kept in local variables until the note ends.
+    Rare facts (unpriced, estimated, manual) go through ``_add_rare``.
     """
 
     def __init__(self, scope: Scope, pricer: Pricer, days: LocalDays) -> None:
@@ -532,9 +542,10 @@ class UsageSums:
         self.per_commit: dict[Any, Acc] = {}  # home commit -> sums
         self.activity: dict[str, list[str]] = {}  # day -> [first, last] (UTC)
         self.unpriced: dict[str, int] = {}
-        self.recorded_cost = ZERO
         self.recorded_records = 0
         self.cost_changed = 0
+        self._recorded_atto = 0  # record-time costs, exact to 10**-18 dollars
+        self._recorded_finer = ZERO  # and the (odd) ones written with more decimals
         self._utc_days = days.utc
         self._rates = self.pricer.cache
 
@@ -543,73 +554,96 @@ class UsageSums:
         """How many usage facts are summed."""
         return sum(acc[7] for acc in self.per_commit.values())
 
-    def add(self, home: str, fact: Fact) -> None:
-        """Count one fact (output facts and facts outside the scope are ignored)."""
-        if type(fact) is not Usage:
-            return
-        # one unpacking instead of twenty attribute lookups
-        (_, ts, agent, model, fidelity, host, tier, first, last, inp, out, read, write,
-         reasoning, one_hour, recorded, _, _) = fact  # fmt: skip
-        if self.windowed and not (self.since <= ts[:19] < self.until):
-            return
-        day = ts[:10] if self._utc_days else self.days.day(ts)
-        rates = self._rates.get((model, tier), _UNSEEN)
-        if rates is _UNSEEN:
-            rates = self.pricer(model, tier)
-        if rates is None:
-            cost = 0
-        else:
-            if one_hour > write:
-                one_hour = write
-            cost = (
-                inp * rates.input
-                + out * rates.output
-                + read * rates.cache_read
-                + (write - one_hour) * rates.cache_write
-                + one_hour * rates.cache_write_1h
-            )
-        if recorded is not None:
-            self.recorded_cost += recorded
-            self.recorded_records += 1
-            if rates is None or not same_cost(recorded, cost):
-                self.cost_changed += 1
-        group = (agent, model, fidelity, host)
-        if rates is None or fidelity != "exact":  # the rare slots: unpriced, inexact
-            total = inp + out + read + write
-            missing = 0 if rates is not None else total
-            if rates is None:
-                self.unpriced[model] = self.unpriced.get(model, 0) + total
-            estimated = total if fidelity == "estimated" else 0
-            manual = total if fidelity == "manual" else 0
-            for table, key in ((self.groups, group), (self.by_day, day), (self.per_commit, home)):
-                acc = table.get(key)
-                if acc is None:
-                    table[key] = [inp, out, read, write, reasoning, cost, missing, 1, estimated,
-                                  manual, 0, 0, 0]  # fmt: skip
+    @property
+    def recorded_cost(self) -> Decimal:
+        """The record-time costs of the facts summed (those that had one)."""
+        return money(self._recorded_atto) + self._recorded_finer
+
+    def add(self, home: str, facts: Iterable[Fact]) -> None:
+        """Count facts read from the note of ``home`` (output facts and facts outside the scope
+        are ignored)."""
+        groups, rates_of = self.groups, self._rates
+        windowed, since, until, utc_days = self.windowed, self.since, self.until, self._utc_days
+        # the facts of a note are summed in local variables by run of facts of the same day
+        # (a note's records are usually all written at once) and flushed at the end of a run
+        run_day = run_first = run_last = ""
+        d_in = d_out = d_read = d_write = d_reasoning = d_cost = d_count = 0
+        recorded_atto = recorded_count = changed = 0
+        for fact in facts:
+            if type(fact) is not Usage:
+                continue
+            # one unpacking instead of twenty attribute lookups
+            (_, ts, agent, model, fidelity, host, tier, first, last, inp, out, read, write,
+             reasoning, one_hour, recorded, _, _) = fact  # fmt: skip
+            if windowed and not (since <= ts[:19] < until):
+                continue
+            day = ts[:10] if utc_days else self.days.day(ts)
+            if day != run_day:
+                if run_day:
+                    run = (d_in, d_out, d_read, d_write, d_reasoning, d_cost, d_count)
+                    self._flush(home, run_day, run_first, run_last, run)
+                    d_in = d_out = d_read = d_write = d_reasoning = d_cost = d_count = 0
+                run_day, run_first, run_last = day, first, last
+            else:
+                if first < run_first:
+                    run_first = first
+                if last > run_last:
+                    run_last = last
+            rates = rates_of.get((model, tier), _UNSEEN)
+            if rates is _UNSEEN:
+                rates = self.pricer(model, tier)
+            if rates is None or fidelity != "exact":
+                self._add_rare(home, day, fact, rates)
+                continue
+            r_in, r_out, r_read, r_write, r_hour = rates
+            if one_hour:  # the 1-hour part of the cache writes, at its own rate
+                if one_hour > write:
+                    one_hour = write
+                cost = (inp * r_in + out * r_out + read * r_read + (write - one_hour) * r_write
+                        + one_hour * r_hour)  # fmt: skip
+            else:
+                cost = inp * r_in + out * r_out + read * r_read + write * r_write
+            if recorded is not None:  # same_cost and the exact sum, inline
+                whole, _, frac = recorded.partition(".")
+                places = len(frac)
+                if places <= ATTO:
+                    step = _STEPS[places]
+                    atto = int(whole + frac) * step
+                    recorded_atto += atto
+                    recorded_count += 1
+                    gap = 2 * (cost - atto)
+                    if gap < -step or gap >= step:
+                        changed += 1
                 else:
-                    acc[0] += inp
-                    acc[1] += out
-                    acc[2] += read
-                    acc[3] += write
-                    acc[4] += reasoning
-                    acc[5] += cost
-                    acc[6] += missing
-                    acc[7] += 1
-                    acc[8] += estimated
-                    acc[9] += manual
-        else:  # exact and priced, the common case: slots 6, 8 and 9 stay 0
-            for table, key in ((self.groups, group), (self.by_day, day), (self.per_commit, home)):
-                acc = table.get(key)
-                if acc is None:
-                    table[key] = [inp, out, read, write, reasoning, cost, 0, 1, 0, 0, 0, 0, 0]
-                else:
-                    acc[0] += inp
-                    acc[1] += out
-                    acc[2] += read
-                    acc[3] += write
-                    acc[4] += reasoning
-                    acc[5] += cost
-                    acc[7] += 1
+                    self._add_recorded(recorded, cost)
+            acc = groups.get(group := (agent, model, fidelity, host))
+            if acc is None:
+                groups[group] = [inp, out, read, write, reasoning, cost, 0, 1, 0, 0, 0, 0, 0]
+            else:
+                acc[0] += inp
+                acc[1] += out
+                acc[2] += read
+                acc[3] += write
+                acc[4] += reasoning
+                acc[5] += cost
+                acc[7] += 1
+            d_in += inp
+            d_out += out
+            d_read += read
+            d_write += write
+            d_reasoning += reasoning
+            d_cost += cost
+            d_count += 1
+        if run_day:
+            run = (d_in, d_out, d_read, d_write, d_reasoning, d_cost, d_count)
+            self._flush(home, run_day, run_first, run_last, run)
+        if recorded_count:
+            self._recorded_atto += recorded_atto
+            self.recorded_records += recorded_count
+            self.cost_changed += changed
+
+    def _flush(self, home: str, day: str, first: str, last: str, sums: tuple[int, ...]) -> None:
+        """Add a run of a note's facts of one day (``sums``: tokens, cost, count)."""
         span = self.activity.get(day)
         if span is None:
             self.activity[day] = [first, last]
@@ -618,9 +652,50 @@ class UsageSums:
                 span[0] = first
             if last > span[1]:
                 span[1] = last
+        if not sums[6]:
+            return
+        inp, out, read, write, reasoning, cost, count = sums
+        for table, key in ((self.by_day, day), (self.per_commit, home)):
+            acc = table.get(key)
+            if acc is None:
+                table[key] = [inp, out, read, write, reasoning, cost, 0, count, 0, 0, 0, 0, 0]
+            else:
+                acc[0] += inp
+                acc[1] += out
+                acc[2] += read
+                acc[3] += write
+                acc[4] += reasoning
+                acc[5] += cost
+                acc[7] += count
 
-    def _sums_of(self, usage: Usage) -> Acc:
-        rates = self.pricer(usage.model, usage.tier)
+    def _add_recorded(self, recorded: str, cost: int | None) -> None:
+        """Count a record-time cost (``cost``: today's, None when unpriced)."""
+        atto = recorded_atto(recorded)
+        if atto is None:
+            self._recorded_finer += Decimal(recorded)
+        else:
+            self._recorded_atto += atto
+        self.recorded_records += 1
+        if cost is None or not same_cost(recorded, cost):
+            self.cost_changed += 1
+
+    def _add_rare(self, home: str, day: str, fact: Usage, rates: AttoRates | None) -> None:
+        """Count an unpriced, estimated or manual fact straight into the accumulators."""
+        acc = self._sums_of(fact, rates)
+        if fact.cost_usd is not None:
+            self._add_recorded(fact.cost_usd, None if rates is None else acc[5])
+        if rates is None:
+            self.unpriced[fact.model] = self.unpriced.get(fact.model, 0) + acc[6]
+        group = (fact.agent, fact.model, fact.fidelity, fact.host)
+        for table, key in ((self.groups, group), (self.by_day, day), (self.per_commit, home)):
+            into = table.get(key)
+            if into is None:
+                table[key] = acc[:]
+            else:
+                for slot in range(10):
+                    into[slot] += acc[slot]
+
+    def _sums_of(self, usage: Usage, rates: AttoRates | None) -> Acc:
         total = usage.total
         acc = _new()
         acc[0:10] = [
@@ -661,14 +736,18 @@ class UsageSums:
                 continue
             if inside is not None and not (inside[0] <= fact.ts[:19] < inside[1]):
                 continue
-            acc = self._sums_of(fact)
+            acc = self._sums_of(fact, self.pricer(fact.model, fact.tier))
             home = parsed.homes[i]
             if fact.id in deduped.dropped:
                 self._take(self.groups, (fact.agent, fact.model, fact.fidelity, fact.host), acc)
                 self._take(self.by_day, self.days.day(fact.ts), acc)
                 self._take(self.per_commit, home, acc)
                 if fact.cost_usd is not None:
-                    self.recorded_cost -= fact.cost_usd
+                    atto = recorded_atto(fact.cost_usd)
+                    if atto is None:
+                        self._recorded_finer -= Decimal(fact.cost_usd)
+                    else:
+                        self._recorded_atto -= atto
                     self.recorded_records -= 1
                     if acc[6] or not same_cost(fact.cost_usd, acc[5]):
                         self.cost_changed -= 1
@@ -683,6 +762,10 @@ class UsageSums:
                 _merge(self.per_commit.setdefault(moved, _new()), acc)
 
 
+def _seconds_of_day(ts: str) -> int:
+    return int(ts[11:13]) * 3600 + int(ts[14:16]) * 60 + int(ts[17:19])
+
+
 def _day_rows(
     by_day: Mapping[str, Acc], activity: Mapping[str, list[str]], days: LocalDays
 ) -> dict[str, DayRow]:
@@ -691,7 +774,15 @@ def _day_rows(
         span = activity.get(day)
         first = last = ""
         hours = ZERO
-        if span is not None:
+        if (  # whole seconds in UTC, ending that day: no time arithmetic
+            span is not None and days.utc and len(span[0]) == len(span[1]) == 20
+            and span[1][:10] == day
+        ):  # fmt: skip
+            start_ts = max(span[0], day + "T00:00:00Z")
+            first, last = start_ts[11:16], span[1][11:16]
+            seconds = _seconds_of_day(span[1]) - _seconds_of_day(start_ts)
+            hours = Decimal(max(0, seconds)) / 3600
+        elif span is not None:
             start, end = days.local(span[0]), days.local(span[1])
             day_start = datetime.combine(date.fromisoformat(day), datetime.min.time(), days.zone)
             start = max(start, day_start)
@@ -730,34 +821,41 @@ def aggregate(
     until = scope.until or "~"
     needs_landing = scope.needs_landing
 
-    # pass 1: output facts (a commit's types decide where its spend goes); usage facts chosen
-    chosen: list[int] = []
+    def chosen(wanted: Container[str] | None = None) -> list[int]:
+        """The usage facts of the scope (homed on ``wanted`` commits)."""
+        found = range(len(facts)) if wanted is None else [
+            i for i, home in enumerate(homes) if home in wanted
+        ]  # fmt: skip
+        return [
+            i
+            for i in found
+            if type(f := facts[i]) is Usage and (not windowed or since <= f.ts[:19] < until)
+        ]
+
+    # pass 1: output facts (a commit's types decide where its spend goes)
     counted: list[tuple[str, Output]] = []
     outputs_by_commit: dict[str, list[Output]] = {}
     carriers: set[str] = set()
     output_count = pending_items = pending_points = 0
-    for i, fact in enumerate(facts):
-        if type(fact) is not Output:
-            if not windowed or since <= fact.ts[:19] < until:
-                chosen.append(i)
-            continue
+    for i in [i for i, f in enumerate(facts) if type(f) is Output]:
+        out: Output = facts[i]  # type: ignore[assignment]
         home = homes[i]
         outs = outputs_by_commit.get(home)
         if outs is None:
-            outputs_by_commit[home] = [fact]
+            outputs_by_commit[home] = [out]
         else:
-            outs.append(fact)
-        if windowed and not (since <= fact.ts[:19] < until):
+            outs.append(out)
+        if windowed and not (since <= out.ts[:19] < until):
             continue
         output_count += 1
         carriers.add(home)
         if i in extra:
             carriers.update(extra[i])
         if needs_landing and not lands[i]:
-            pending_items += fact.items
-            pending_points += fact.points
+            pending_items += out.items
+            pending_points += out.points
         else:
-            counted.append((home, fact))
+            counted.append((home, out))
 
     def author_of(sha: str) -> str:
         """The commit's author as its output records name it, else as git does."""
@@ -796,8 +894,8 @@ def aggregate(
     if sums is None:
         sums = UsageSums(scope, pricer, days)
         add = sums.add
-        for i in chosen:
-            add(homes[i], facts[i])
+        for i in chosen():
+            add(homes[i], (facts[i],))
     atto_pricer = sums.pricer
     members: dict[int, list[Acc]] = {}
     for sha, acc in sums.per_commit.items():
@@ -861,36 +959,48 @@ def aggregate(
             for (name, _), part in zip(klass.shares, _split(acc, weights), strict=True):
                 _add_spend(by_type, name, part)
 
-    # output by type, day and author
-    out_groups: dict[tuple[str, str, str], list[int]] = {}
+    # output by type, day and author: items, points and words, then into the tables
+    out_by: tuple[dict[str, list[int]], dict[str, list[int]], dict[str, list[int]]] = ({}, {}, {})
+    out_types, out_days, out_authors = out_by
     activity = sums.activity
     day_of = days.day
-    for home, out in counted:
-        day = day_of(out.ts)
-        okey = (out.type, day, out.author or author_of(home))
-        sums_out = out_groups.get(okey)
-        if sums_out is None:
-            out_groups[okey] = [out.items, out.points, out.words]
-        else:
-            sums_out[0] += out.items
-            sums_out[1] += out.points
-            sums_out[2] += out.words
+    utc = days.utc
+    for _, out in counted:
+        (_, ts, type_, items, points, words, author, _, _, _) = out
+        day = ts[:10] if utc else day_of(ts)
+        for table, key in ((out_types, type_), (out_days, day), (out_authors, author)):
+            found = table.get(key)
+            if found is None:
+                table[key] = [items, points, words]
+            else:
+                found[0] += items
+                found[1] += points
+                found[2] += words
         span = activity.get(day)
         if span is None:
-            activity[day] = [out.ts, out.ts]
+            activity[day] = [ts, ts]
         else:
-            if out.ts < span[0]:
-                span[0] = out.ts
-            if out.ts > span[1]:
-                span[1] = out.ts
-    for (type_, day, author), (items, points, words) in out_groups.items():
-        for table, name in ((by_type, type_), (by_day, day), (by_author, author)):
-            found = table.get(name)
-            acc = _new() if found is None else found
-            table[name] = acc
-            acc[10] += items
-            acc[11] += points
-            acc[12] += words
+            if ts < span[0]:
+                span[0] = ts
+            if ts > span[1]:
+                span[1] = ts
+    unnamed = out_authors.pop("", None)  # outputs without an author: the commit's, from git
+    if unnamed is not None:
+        for home, out in counted:
+            if not out.author:
+                found = out_authors.setdefault(author_of(home), [0, 0, 0])
+                found[0] += out.items
+                found[1] += out.points
+                found[2] += out.words
+    for table, sums_out in zip((by_type, by_day, by_author), out_by, strict=True):
+        for name, (items, points, words) in sums_out.items():
+            into = table.get(name)
+            if into is None:
+                into = table[name] = _new()
+            into[10] += items
+            into[11] += points
+            into[12] += words
+    for items, points, words in out_types.values():
         total[10] += items
         total[11] += points
         total[12] += words
@@ -907,7 +1017,7 @@ def aggregate(
         spend: dict[str, Acc] = {}
         models: dict[str, dict[str, int]] = {}
         first: dict[str, str] = {}
-        for i in [i for i in chosen if homes[i] in wanted]:
+        for i in chosen(wanted):
             home = homes[i]
             usage: Usage = facts[i]  # type: ignore[assignment]
             rates = atto_pricer(usage.model, usage.tier)
@@ -993,7 +1103,7 @@ def aggregate(
         commit_count=len(carriers.union(info, also_count)),
         commits_with_records=len(carriers),
         commits_with_usage=len(usage_carriers),
-        usage_records=len(chosen),
+        usage_records=sums.count,
         output_records=output_count,
         duplicates=deduped.duplicates,
         superseded=deduped.superseded,

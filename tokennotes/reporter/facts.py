@@ -110,6 +110,7 @@ _OUTPUT_LINE = re.compile(
 # the C scanner behind json.loads, without its Python wrappers (a third of the cost of a line)
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _MAX_ERRORS = 50
+_tuple = tuple.__new__
 
 
 class Usage(NamedTuple):
@@ -130,7 +131,7 @@ class Usage(NamedTuple):
     cache_write: int
     reasoning: int
     cache_write_1h: int
-    cost_usd: Decimal | None
+    cost_usd: str | None  # the recorded cost as a plain decimal string, None if unpriced then
     price_table: str
     supersedes: tuple[str, ...]
 
@@ -269,16 +270,17 @@ def _fast_usage(obj: dict[str, Any]) -> Usage | None:
         and messages >= 0
     ):
         return None
-    cost: Decimal | None = None
+    cost: str | None = None
     if raw_cost is not None:
         if type(raw_cost) is not str:
             return None
         try:
-            cost = Decimal(raw_cost)
+            number = Decimal(raw_cost)
         except InvalidOperation:
             return None
-        if not cost.is_finite() or cost < 0:
+        if not number.is_finite() or number < 0:
             return None
+        cost = format(number, "f")
     tier = ""
     superseded: tuple[str, ...] = ()
     if len(obj) != _USAGE_KEYS:
@@ -370,7 +372,7 @@ def fact_from_record(record: UsageRecord | OutputRecord) -> Fact:
             t.cache_write,
             t.reasoning,
             t.cache_write_1h,
-            record.cost_usd,
+            None if record.cost_usd is None else format(record.cost_usd, "f"),
             record.price_table,
             record.supersedes,
         )
@@ -427,39 +429,39 @@ def _decode(line: str) -> object:
 
 def _canonical_fact(line: str) -> Fact | None:
     """The fact of a line in the hooks' exact canonical form, or None for any other line."""
-    if line.startswith('{"ag'):
-        m = _USAGE_LINE(line)
-        if m is None:
-            return None
+    m = _USAGE_LINE(line)  # fails at the third character of any other line
+    if m is not None:
         (agent, cost, fidelity, first, host, id_, last, model, price_table, tier, read, write,
          one_hour, inp, out, reasoning, ts) = m.groups()  # fmt: skip
-        return Usage(
-            id_,
-            ts,
-            agent,
-            model,
-            fidelity,
-            host,
-            tier or "",
-            first,
-            last,
-            int(inp),
-            int(out),
-            int(read),
-            int(write),
-            int(reasoning),
-            int(one_hour) if one_hour else 0,
-            None if cost is None else Decimal(cost),
-            price_table,
-            (),
+        return _tuple(  # Usage(...) without the Python-level __new__ of a NamedTuple
+            Usage,
+            (
+                id_,
+                ts,
+                agent,
+                model,
+                fidelity,
+                host,
+                tier or "",
+                first,
+                last,
+                int(inp),
+                int(out),
+                int(read),
+                int(write),
+                int(reasoning),
+                int(one_hour) if one_hour else 0,
+                cost,
+                price_table,
+                (),
+            ),
         )
-    if line.startswith('{"au'):
-        m = _OUTPUT_LINE(line)
-        if m is None:
-            return None
+    m = _OUTPUT_LINE(line)
+    if m is not None:
         author, branch, commit, id_, items, points, ts, type_, words = m.groups()
-        return Output(
-            id_, ts, type_, int(items), int(points), int(words), author, branch, commit, ()
+        return _tuple(
+            Output,
+            (id_, ts, type_, int(items), int(points), int(words), author, branch, commit, ()),
         )
     return None
 
@@ -482,8 +484,8 @@ class FactReader:
     """Parse note texts one after the other: keep the first fact of each id, count the copies
     (a record copied onto several commits) and the bad lines."""
 
-    def __init__(self, sink: Callable[[str, Fact], None] | None = None) -> None:
-        self.sink = sink  # called with (commit, fact) for the first fact of each id
+    def __init__(self, sink: Callable[[str, list[Fact]], None] | None = None) -> None:
+        self.sink = sink  # called per note with (commit, the facts of ids seen first there)
         self.facts: list[Fact] = []
         self.homes: list[str] = []
         self.carriers: dict[int, list[str]] = {}
@@ -493,13 +495,16 @@ class FactReader:
         self._index: dict[str, int] = {}
 
     def add(self, sha: str, text: str) -> None:
-        index, facts, homes, sink = self._index, self.facts, self.homes, self.sink
-        for raw in text.split("\n"):
-            line = raw.strip()
-            if not line:
+        index, facts, homes = self._index, self.facts, self.homes
+        first: list[Fact] = []
+        for line in text.split("\n"):
+            if not line:  # the note's last newline, blank lines
                 continue
             fact = _canonical_fact(line)  # parse_fact's fast path, without its call
             if fact is None:
+                line = line.strip()
+                if not line:
+                    continue
                 try:
                     fact = parse_fact(line)
                 except RecordError as exc:
@@ -507,19 +512,20 @@ class FactReader:
                     if len(self.errors) < _MAX_ERRORS:
                         self.errors.append(f"{sha[:12]}: {exc}")
                     continue
-            i = index.get(fact.id)
-            if i is None:
-                index[fact.id] = len(facts)
+            count = len(facts)
+            i = index.setdefault(fact.id, count)
+            if i == count:
                 facts.append(fact)
                 homes.append(sha)
-                if sink is not None:
-                    sink(sha, fact)
+                first.append(fact)
                 continue
             self.duplicates += 1
-            if sha != self.homes[i]:
+            if sha != homes[i]:
                 others = self.carriers.setdefault(i, [])
                 if sha not in others:
                     others.append(sha)
+        if first and self.sink is not None:
+            self.sink(sha, first)
 
     def result(self) -> Parsed:
         return Parsed(

@@ -199,11 +199,12 @@ def read_range(repo: Path, spec: str, ref: str) -> tuple[list[CommitInfo], Parse
 
 
 def read_all(
-    repo: Path, ref: str, sink: Callable[[str, Fact], None] | None = None
+    repo: Path, ref: str, sink: Callable[[str, list[Fact]], None] | None = None
 ) -> tuple[Parsed, int]:
     """The facts of every note on ``ref`` and how many notes there were.
 
-    ``sink`` gets each fact as it is read (the first of each id; see ``UsageSums``).
+    ``sink`` gets each note's facts as it is read (those of ids seen first there; see
+    ``UsageSums``).
     """
     reader = FactReader(sink)
     count = 0
