@@ -236,33 +236,40 @@ def test_empty_scope(kind: str) -> None:
     assert agg.total.total == 0 and agg.commit_count == 0 and agg.by_day == {}
 
 
-def test_sums_fed_while_reading_equal_sums_of_the_settled_facts() -> None:
-    from tokennotes.reporter.aggregate import UsageSums, settle
-    from tokennotes.reporter.facts import FactReader
+def test_usage_is_summed_in_one_pass_over_the_settled_facts() -> None:
+    """A commit's facts summed in runs: copies that settle on another commit (so that commit's
+    facts are no longer next to each other), a superseded fact, a window, one commit's facts on
+    two days."""
+    from tokennotes.reporter.aggregate import settle
+    from tokennotes.reporter.facts import parse_notes
 
     u1 = usage("u1", "2026-11-16T10:00:00Z", "acme-large", Tokens(1000, 100, 50, 20))
     u2 = usage("u2", "2026-11-17T10:00:00Z", "mystery", Tokens(7, 7), cost_usd=Decimal("0.1"))
     u3 = usage("u3", "2026-11-18T10:00:00Z", "acme-small", Tokens(300), supersedes=(u2.id,))
     u4 = usage("u4", "2026-11-30T10:00:00Z", "acme-small", Tokens(9))  # outside the window
+    u5 = usage("u5", "2026-11-19T10:00:00Z", "acme-small", Tokens(5), cost_usd=Decimal("0.005"))
     o1 = output("o1", "2026-11-16T10:00:00Z", "feature", 1, 5)
-    notes = [
-        (A, "\n".join(dump_record(r) for r in (u1, u2, o1, u4))),  # A never lands
-        (B, "\n".join(dump_record(r) for r in (u1, o1, u3))),  # copies of u1 and o1 on B
-        (C, dump_record(u2) + "\n"),
-    ]
+    parsed = parse_notes(
+        [
+            (A, "\n".join(dump_record(r) for r in (u1, u2, o1, u4))),  # A never lands
+            (B, "\n".join(dump_record(r) for r in (u1, o1, u3, u5))),  # copies of u1 and o1
+            (C, dump_record(u2) + "\n"),
+        ]
+    )
     window = Scope(kind="window", since="2026-11-16T00:00:00", until="2026-11-23T00:00:00")
     landed = frozenset({B, C})
-    sums = UsageSums(window, pricer, UTC)
-    reader = FactReader(sums.add)
-    for sha, text in notes:
-        reader.add(sha, text)
-    parsed = reader.result()
     deduped = settle(parsed, landed)
-    sums.correct(parsed, deduped)
-    streamed = aggregate(deduped, scope=window, pricer=pricer, days=UTC, landed=landed, sums=sums)
-    plain = aggregate(deduped, scope=window, pricer=pricer, days=UTC, landed=landed)
-    assert streamed == plain
-    assert streamed.unpriced_models == ()  # u2, the only unpriced fact, was superseded
-    assert streamed.recorded_records == 0
-    assert set(streamed.commit_spend) == {B}
-    assert streamed.total.total == 1170 + 300
+    assert deduped.homes[0] == B and deduped.homes[-1] == B and A in deduped.homes  # apart
+    agg = aggregate(deduped, scope=window, pricer=pricer, days=UTC, landed=landed)
+    assert agg.unpriced_models == ()  # u2, the only unpriced fact, was superseded
+    assert set(agg.commit_spend) == {B}
+    assert agg.commit_spend[B][7] == 3  # u1, u3, u5
+    assert agg.total.total == 1170 + 300 + 5 and agg.usage_records == 3
+    assert {day: row.bucket.total for day, row in agg.by_day.items()} == {
+        "2026-11-16": 1170,
+        "2026-11-18": 300,
+        "2026-11-19": 5,
+    }
+    # u1: 1000 x $2 + 100 x $10 + 50 x $0.5 + 20 x $4 per million; u3 and u5: $1 per million
+    assert agg.total.cost == Decimal("0.003105") + Decimal("0.0003") + Decimal("0.000005")
+    assert (agg.recorded_records, agg.recorded_cost, agg.cost_changed) == (1, Decimal("0.005"), 1)

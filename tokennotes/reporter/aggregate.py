@@ -9,7 +9,7 @@ the default branch. Steps:
    fact are dropped. Duplicates and superseded facts are counted.
 2. ``UsageSums``: price every usage fact of the scope (a time window compares ``ts``) with the
    current rates and sum it by (agent, model, fidelity, host), by day (in the configured time
-   zone) and by commit; the CLI feeds it while the notes stream in and corrects it afterwards.
+   zone) and by commit, in one pass over the settled facts.
 3. ``aggregate``: the output facts, and from the sums every breakdown: model, agent, fidelity,
    host, day, author and output type. In a window, or over all history, output records count
    only when their commit landed; spend on commits that never landed is cost without outcome.
@@ -519,15 +519,13 @@ _COST = itemgetter(5)  # the cost slot of an accumulator
 
 
 class UsageSums:
-    """The running sums of the usage facts of a scope, fed one note at a time.
+    """The sums of the usage facts of a scope by (agent, model, fidelity, host), by day and by
+    commit, with the record-time costs and the unpriced models.
 
-    ``add`` is the hot loop of a report. The CLI feeds it while the notes stream in (the parser
-    waits on git half of the time), before it knows which commits carry copies of a fact or
-    which facts are superseded; ``correct`` then moves the copies that settle on another commit
-    and takes out the superseded facts, so the sums equal those of the settled facts.
-
-    A note's facts share a commit: its sums are kept in local variables until the note ends.
-    Rare facts (unpriced, estimated, manual) go through ``_add_rare``.
+    ``add_all`` is the hot loop of a report: one pass over the settled facts, where a commit's
+    facts follow each other. A run of facts of one commit and one day is summed in local
+    variables and flushed into the day and commit sums when it ends; rare facts (unpriced,
+    estimated, manual) go through ``_add_rare``. The slot updates are written out on purpose.
     """
 
     def __init__(self, scope: Scope, pricer: Pricer, days: LocalDays) -> None:
@@ -559,17 +557,17 @@ class UsageSums:
         """The record-time costs of the facts summed (those that had one)."""
         return money(self._recorded_atto) + self._recorded_finer
 
-    def add(self, home: str, facts: Iterable[Fact]) -> None:
-        """Count facts read from the note of ``home`` (output facts and facts outside the scope
-        are ignored)."""
+    def add_all(self, facts: Iterable[Fact], homes: Iterable[str]) -> UsageSums:
+        """Count ``facts``, ``homes`` being their commits (output facts and facts outside the
+        scope are ignored); returns ``self``."""
         groups, rates_of = self.groups, self._rates
         windowed, since, until, utc_days = self.windowed, self.since, self.until, self._utc_days
         # the facts of a note are summed in local variables by run of facts of the same day
         # (a note's records are usually all written at once) and flushed at the end of a run
-        run_day = run_first = run_last = ""
+        home = run_day = run_first = run_last = ""
         d_in = d_out = d_read = d_write = d_reasoning = d_cost = d_count = 0
         recorded_atto = recorded_count = changed = 0
-        for fact in facts:
+        for fact, sha in zip(facts, homes, strict=True):
             if type(fact) is not Usage:
                 continue
             # one unpacking instead of twenty attribute lookups
@@ -578,12 +576,12 @@ class UsageSums:
             if windowed and not (since <= ts[:19] < until):
                 continue
             day = ts[:10] if utc_days else self.days.day(ts)
-            if day != run_day:
+            if day != run_day or sha != home:
                 if run_day:
                     run = (d_in, d_out, d_read, d_write, d_reasoning, d_cost, d_count)
                     self._flush(home, run_day, run_first, run_last, run)
                     d_in = d_out = d_read = d_write = d_reasoning = d_cost = d_count = 0
-                run_day, run_first, run_last = day, first, last
+                home, run_day, run_first, run_last = sha, day, first, last
             else:
                 if first < run_first:
                     run_first = first
@@ -593,7 +591,7 @@ class UsageSums:
             if rates is _UNSEEN:
                 rates = self.pricer(model, tier)
             if rates is None or fidelity != "exact":
-                self._add_rare(home, day, fact, rates)
+                self._add_rare(sha, day, fact, rates)
                 continue
             r_in, r_out, r_read, r_write, r_hour = rates
             if one_hour:  # the 1-hour part of the cache writes, at its own rate
@@ -641,9 +639,10 @@ class UsageSums:
             self._recorded_atto += recorded_atto
             self.recorded_records += recorded_count
             self.cost_changed += changed
+        return self
 
     def _flush(self, home: str, day: str, first: str, last: str, sums: tuple[int, ...]) -> None:
-        """Add a run of a note's facts of one day (``sums``: tokens, cost, count)."""
+        """Add a run of one commit's facts of one day (``sums``: tokens, cost, count)."""
         span = self.activity.get(day)
         if span is None:
             self.activity[day] = [first, last]
@@ -712,55 +711,6 @@ class UsageSums:
         ]
         return acc
 
-    def _take(self, table: dict[Any, Acc], key: object, acc: Acc) -> None:
-        into = table[key]
-        for slot in range(_SLOTS):
-            into[slot] -= acc[slot]
-        if not into[7] and not any(into[10:]):
-            del table[key]
-
-    def correct(self, parsed: Parsed, deduped: Deduped) -> None:
-        """Make the sums those of ``deduped`` (``settle(parsed)``), having been fed ``parsed``."""
-        if not self.windowed:
-            inside = None
-        else:
-            inside = (self.since, self.until)
-        final = {deduped.facts[j].id: deduped.homes[j] for j in deduped.carriers}
-        records, dropped = parsed.records, deduped.dropped
-        candidates = set(parsed.carriers)  # copies, and (rarely) superseded facts
-        if dropped:
-            candidates.update(i for i, fact in enumerate(records) if fact.id in dropped)
-        for i in sorted(candidates):
-            fact = records[i]
-            if type(fact) is not Usage:
-                continue
-            if inside is not None and not (inside[0] <= fact.ts[:19] < inside[1]):
-                continue
-            acc = self._sums_of(fact, self.pricer(fact.model, fact.tier))
-            home = parsed.homes[i]
-            if fact.id in deduped.dropped:
-                self._take(self.groups, (fact.agent, fact.model, fact.fidelity, fact.host), acc)
-                self._take(self.by_day, self.days.day(fact.ts), acc)
-                self._take(self.per_commit, home, acc)
-                if fact.cost_usd is not None:
-                    atto = recorded_atto(fact.cost_usd)
-                    if atto is None:
-                        self._recorded_finer -= Decimal(fact.cost_usd)
-                    else:
-                        self._recorded_atto -= atto
-                    self.recorded_records -= 1
-                    if acc[6] or not same_cost(fact.cost_usd, acc[5]):
-                        self.cost_changed -= 1
-                if acc[6]:
-                    self.unpriced[fact.model] -= acc[6]
-                    if not self.unpriced[fact.model]:
-                        del self.unpriced[fact.model]
-                continue
-            moved = final.get(fact.id, home)
-            if moved != home:
-                self._take(self.per_commit, home, acc)
-                _merge(self.per_commit.setdefault(moved, _new()), acc)
-
 
 def _seconds_of_day(ts: str) -> int:
     return int(ts[11:13]) * 3600 + int(ts[14:16]) * 60 + int(ts[17:19])
@@ -804,15 +754,13 @@ def aggregate(
     landed: Container[str] = frozenset(),
     top: int = 5,
     also_count: Collection[str] = (),
-    sums: UsageSums | None = None,
 ) -> Aggregate:
     """Sum the facts of ``scope`` (see the module doc).
 
     ``commits``: the commits git lists for the scope (a range's commits, oldest first; a
     window's commits on the default branch), used for counts and subjects. ``landed``: the
     commits reachable from the default branch. ``top``: how many costliest commits to list.
-    ``also_count``: more commits of the scope to count (not described). ``sums``: the usage of
-    ``deduped`` already summed (fed while reading, then corrected); summed here when None.
+    ``also_count``: more commits of the scope to count (not described).
     """
     info = {c.sha: c for c in commits}
     facts, homes, lands, extra = deduped.facts, deduped.homes, deduped.landed, deduped.carriers
@@ -891,11 +839,7 @@ def aggregate(
         class_keys[key] = found
         return found
 
-    if sums is None:
-        sums = UsageSums(scope, pricer, days)
-        add = sums.add
-        for i in chosen():
-            add(homes[i], (facts[i],))
+    sums = UsageSums(scope, pricer, days).add_all(facts, homes)
     atto_pricer = sums.pricer
     members: dict[int, list[Acc]] = {}
     for sha, acc in sums.per_commit.items():

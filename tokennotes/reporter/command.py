@@ -147,7 +147,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     from tokennotes.config import load_config
     from tokennotes.pricing import load_price_table
     from tokennotes.reporter import read
-    from tokennotes.reporter.aggregate import CommitInfo, Scope, UsageSums
+    from tokennotes.reporter.aggregate import CommitInfo, Scope
     from tokennotes.reporter.gate import gate_fails
     from tokennotes.reporter.report import (
         HEATMAP_DAYS,
@@ -184,7 +184,6 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             branch = "HEAD"
         head = read.head_commit(root)
         history = None
-        sums = None
         count = 0
         also_count: frozenset[str] = frozenset()
         if args.range:
@@ -217,8 +216,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 last_moment = (until or now) - timedelta(seconds=1)
                 title = f"{first} to {last_moment.astimezone(zone).date().isoformat()}"
                 scope = replace(scope, spec=title)
-            sums = UsageSums(scope, pricer, days)
-            parsed, count = read.read_all(root, ref, sink=sums.add)
+            parsed, count = read.read_all(root, ref)
             landed = collect()
             commits = []
             if branch is not None and scope.kind == "window":
@@ -247,7 +245,6 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             series_days=HEATMAP_DAYS if args.chart else SERIES_DAYS,
             also_count=also_count,
             pipeline=pipeline,
-            sums=sums,
         )
     report = replace(report, approximate_models=tuple(sorted(approximate)))
     if args.chart:

@@ -484,8 +484,7 @@ class FactReader:
     """Parse note texts one after the other: keep the first fact of each id, count the copies
     (a record copied onto several commits) and the bad lines."""
 
-    def __init__(self, sink: Callable[[str, list[Fact]], None] | None = None) -> None:
-        self.sink = sink  # called per note with (commit, the facts of ids seen first there)
+    def __init__(self) -> None:
         self.facts: list[Fact] = []
         self.homes: list[str] = []
         self.carriers: dict[int, list[str]] = {}
@@ -496,7 +495,6 @@ class FactReader:
 
     def add(self, sha: str, text: str) -> None:
         index, facts, homes = self._index, self.facts, self.homes
-        first: list[Fact] = []
         for line in text.split("\n"):
             if not line:  # the note's last newline, blank lines
                 continue
@@ -517,15 +515,12 @@ class FactReader:
             if i == count:
                 facts.append(fact)
                 homes.append(sha)
-                first.append(fact)
                 continue
             self.duplicates += 1
             if sha != homes[i]:
                 others = self.carriers.setdefault(i, [])
                 if sha not in others:
                     others.append(sha)
-        if first and self.sink is not None:
-            self.sink(sha, first)
 
     def result(self) -> Parsed:
         return Parsed(

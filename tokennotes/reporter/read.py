@@ -17,7 +17,7 @@ import gc
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +27,7 @@ from tokennotes import notes
 from tokennotes.errors import TokennotesError
 from tokennotes.globs import match_glob
 from tokennotes.reporter.aggregate import CommitInfo
-from tokennotes.reporter.facts import Fact, FactReader, Parsed
+from tokennotes.reporter.facts import FactReader, Parsed
 from tokennotes.reporter.score import Pipeline
 
 _LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR")
@@ -198,15 +198,9 @@ def read_range(repo: Path, spec: str, ref: str) -> tuple[list[CommitInfo], Parse
     return commits, reader.result()
 
 
-def read_all(
-    repo: Path, ref: str, sink: Callable[[str, list[Fact]], None] | None = None
-) -> tuple[Parsed, int]:
-    """The facts of every note on ``ref`` and how many notes there were.
-
-    ``sink`` gets each note's facts as it is read (those of ids seen first there; see
-    ``UsageSums``).
-    """
-    reader = FactReader(sink)
+def read_all(repo: Path, ref: str) -> tuple[Parsed, int]:
+    """The facts of every note on ``ref`` and how many notes there were."""
+    reader = FactReader()
     count = 0
     add = reader.add
     for sha, text in notes.read_all_notes(repo, ref):

@@ -25,7 +25,6 @@ from tokennotes.reporter.aggregate import (
     Pricer,
     Rates,
     Scope,
-    UsageSums,
     aggregate,
     costly_commits,
     day_totals,
@@ -296,7 +295,6 @@ def build_report(
     describe: Callable[[Iterable[str]], Mapping[str, CommitInfo]] | None = None,
     series_days: int = SERIES_DAYS,
     also_count: Collection[str] = (),
-    sums: UsageSums | None = None,
 ) -> Report:
     """Score ``parsed`` over ``scope``.
 
@@ -306,13 +304,10 @@ def build_report(
     ``series_days``: how far back before a window's end its daily series reaches (the 30-day
     table needs 37 days for a full 7-day average in each row; a heatmap wants a year).
     ``also_count``: more commits of the scope, counted but not described (all history: the
-    default branch's commits). ``sums``: the usage of ``parsed`` summed while it was read
-    (``UsageSums`` over ``scope``, with ``zone_days(config)``); corrected here.
+    default branch's commits).
     """
-    days = sums.days if sums is not None else zone_days(config)
+    days = zone_days(config)
     deduped = settle(parsed, landed)
-    if sums is not None:
-        sums.correct(parsed, deduped)
     agg = aggregate(
         deduped,
         scope=scope,
@@ -322,7 +317,6 @@ def build_report(
         landed=landed,
         top=config.report.top_commits,
         also_count=also_count,
-        sums=sums,
     )
     missing = [row.sha for row in agg.top_commits if not row.subject]
     if describe is not None and missing:
