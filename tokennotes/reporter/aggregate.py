@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Container, Iterable, Mapping, 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Literal, NamedTuple
 
 from tokennotes.reporter.facts import Fact, Output, Parsed, Usage, collect_facts
@@ -164,6 +164,9 @@ class Deduped:
     dropped: frozenset[str] = frozenset()  # the ids of the superseded facts
 
 
+_SUPERSEDES = attrgetter("supersedes")
+
+
 def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
     """Home each fact on a landed commit when one carries it; drop superseded facts."""
     facts, homes, carriers = parsed.records, list(parsed.homes), dict(parsed.carriers)
@@ -177,7 +180,7 @@ def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
                 homes[i] = sha
                 lands[i] = True
                 break
-    dropped = {old for fact in facts if fact.supersedes for old in fact.supersedes}
+    dropped = {old for fact in filter(_SUPERSEDES, facts) for old in fact.supersedes}
     if dropped:
         dropped &= {fact.id for fact in facts}
     if not dropped:
@@ -481,6 +484,10 @@ def _sorted(groups: Mapping[str, Acc]) -> dict[str, Bucket]:
 
 
 _STEPS: tuple[int, ...] = tuple(10 ** (ATTO - n) for n in range(ATTO + 1))  # atto per digit
+# a computed cost rounds (half up) to a recorded one of n decimals, ``atto`` in 10**-18 dollars,
+# when _LOW[n] <= cost - atto < _HIGH[n]
+_LOW: tuple[int, ...] = tuple(-(step // 2) for step in _STEPS)
+_HIGH: tuple[int, ...] = tuple((step + 1) // 2 for step in _STEPS)
 
 
 def recorded_atto(recorded: str) -> int | None:
@@ -499,11 +506,7 @@ def same_cost(recorded: str, atto: int) -> bool:
     places = len(frac)
     if places > ATTO:  # finer than our sums: compare the exact values
         return Decimal(recorded) == money(atto)
-    step = _STEPS[places]
-    # rounded half up to the recorded digits, ``atto`` gives the recorded number exactly when
-    # (recorded - step/2) <= atto < (recorded + step/2)
-    gap = 2 * (atto - int(whole + frac) * step)
-    return -step <= gap < step
+    return _LOW[places] <= atto - int(whole + frac) * _STEPS[places] < _HIGH[places]
 
 
 class _Class(NamedTuple):
@@ -562,8 +565,8 @@ class UsageSums:
         scope are ignored); returns ``self``."""
         groups, rates_of = self.groups, self._rates
         windowed, since, until, utc_days = self.windowed, self.since, self.until, self._utc_days
-        # the facts of a note are summed in local variables by run of facts of the same day
-        # (a note's records are usually all written at once) and flushed at the end of a run
+        # a run: the facts of one commit and one day (a note's records are usually written at
+        # once), summed in local variables and flushed when the next run starts
         home = run_day = run_first = run_last = ""
         d_in = d_out = d_read = d_write = d_reasoning = d_cost = d_count = 0
         recorded_atto = recorded_count = changed = 0
@@ -576,17 +579,6 @@ class UsageSums:
             if windowed and not (since <= ts[:19] < until):
                 continue
             day = ts[:10] if utc_days else self.days.day(ts)
-            if day != run_day or sha != home:
-                if run_day:
-                    run = (d_in, d_out, d_read, d_write, d_reasoning, d_cost, d_count)
-                    self._flush(home, run_day, run_first, run_last, run)
-                    d_in = d_out = d_read = d_write = d_reasoning = d_cost = d_count = 0
-                home, run_day, run_first, run_last = sha, day, first, last
-            else:
-                if first < run_first:
-                    run_first = first
-                if last > run_last:
-                    run_last = last
             rates = rates_of.get((model, tier), _UNSEEN)
             if rates is _UNSEEN:
                 rates = self.pricer(model, tier)
@@ -602,15 +594,13 @@ class UsageSums:
             else:
                 cost = inp * r_in + out * r_out + read * r_read + write * r_write
             if recorded is not None:  # same_cost and the exact sum, inline
-                whole, _, frac = recorded.partition(".")
-                places = len(frac)
+                dot = recorded.find(".")
+                places = 0 if dot < 0 else len(recorded) - dot - 1
                 if places <= ATTO:
-                    step = _STEPS[places]
-                    atto = int(whole + frac) * step
+                    atto = int(recorded.replace(".", "", 1)) * _STEPS[places]
                     recorded_atto += atto
                     recorded_count += 1
-                    gap = 2 * (cost - atto)
-                    if gap < -step or gap >= step:
+                    if not _LOW[places] <= cost - atto < _HIGH[places]:
                         changed += 1
                 else:
                     self._add_recorded(recorded, cost)
@@ -625,24 +615,37 @@ class UsageSums:
                 acc[4] += reasoning
                 acc[5] += cost
                 acc[7] += 1
-            d_in += inp
-            d_out += out
-            d_read += read
-            d_write += write
-            d_reasoning += reasoning
-            d_cost += cost
-            d_count += 1
-        if run_day:
-            run = (d_in, d_out, d_read, d_write, d_reasoning, d_cost, d_count)
-            self._flush(home, run_day, run_first, run_last, run)
+            if day == run_day and sha == home:  # the run goes on
+                d_in += inp
+                d_out += out
+                d_read += read
+                d_write += write
+                d_reasoning += reasoning
+                d_cost += cost
+                d_count += 1
+                if first < run_first:
+                    run_first = first
+                if last > run_last:
+                    run_last = last
+                continue
+            if d_count:
+                self._flush(home, run_day, run_first, run_last,
+                            d_in, d_out, d_read, d_write, d_reasoning, d_cost, d_count)  # fmt: skip
+            home, run_day, run_first, run_last = sha, day, first, last
+            d_in, d_out, d_read, d_write, d_reasoning, d_cost, d_count = (
+                inp, out, read, write, reasoning, cost, 1
+            )  # fmt: skip
+        if d_count:
+            self._flush(home, run_day, run_first, run_last,
+                        d_in, d_out, d_read, d_write, d_reasoning, d_cost, d_count)  # fmt: skip
         if recorded_count:
             self._recorded_atto += recorded_atto
             self.recorded_records += recorded_count
             self.cost_changed += changed
         return self
 
-    def _flush(self, home: str, day: str, first: str, last: str, sums: tuple[int, ...]) -> None:
-        """Add a run of one commit's facts of one day (``sums``: tokens, cost, count)."""
+    def _active(self, day: str, first: str, last: str) -> None:
+        """Widen the day's span of activity (UTC times)."""
         span = self.activity.get(day)
         if span is None:
             self.activity[day] = [first, last]
@@ -651,9 +654,13 @@ class UsageSums:
                 span[0] = first
             if last > span[1]:
                 span[1] = last
-        if not sums[6]:
-            return
-        inp, out, read, write, reasoning, cost, count = sums
+
+    def _flush(
+        self, home: str, day: str, first: str, last: str,
+        inp: int, out: int, read: int, write: int, reasoning: int, cost: int, count: int,
+    ) -> None:  # fmt: skip
+        """Add a run of one commit's facts of one day: its span, tokens, cost and count."""
+        self._active(day, first, last)
         for table, key in ((self.by_day, day), (self.per_commit, home)):
             acc = table.get(key)
             if acc is None:
@@ -680,6 +687,7 @@ class UsageSums:
 
     def _add_rare(self, home: str, day: str, fact: Usage, rates: AttoRates | None) -> None:
         """Count an unpriced, estimated or manual fact straight into the accumulators."""
+        self._active(day, fact.first, fact.last)
         acc = self._sums_of(fact, rates)
         if fact.cost_usd is not None:
             self._add_recorded(fact.cost_usd, None if rates is None else acc[5])
@@ -780,11 +788,19 @@ def aggregate(
             if type(f := facts[i]) is Usage and (not windowed or since <= f.ts[:19] < until)
         ]
 
-    # pass 1: output facts (a commit's types decide where its spend goes)
+    sums = UsageSums(scope, pricer, days).add_all(facts, homes)
+    activity = sums.activity
+
+    # the output facts: by commit (a commit's types decide where its spend goes), and the
+    # counted ones' items, points and words by type, day and author
     counted: list[tuple[str, Output]] = []
     outputs_by_commit: dict[str, list[Output]] = {}
     carriers: set[str] = set()
     output_count = pending_items = pending_points = 0
+    out_by: tuple[dict[str, list[int]], dict[str, list[int]], dict[str, list[int]]] = ({}, {}, {})
+    out_types, out_days, out_authors = out_by
+    day_of = days.day
+    utc = days.utc
     for i in [i for i, f in enumerate(facts) if type(f) is Output]:
         out: Output = facts[i]  # type: ignore[assignment]
         home = homes[i]
@@ -793,17 +809,35 @@ def aggregate(
             outputs_by_commit[home] = [out]
         else:
             outs.append(out)
-        if windowed and not (since <= out.ts[:19] < until):
+        (_, ts, type_, items, points, words, author, _, _, _) = out
+        if windowed and not (since <= ts[:19] < until):
             continue
         output_count += 1
         carriers.add(home)
         if i in extra:
             carriers.update(extra[i])
         if needs_landing and not lands[i]:
-            pending_items += out.items
-            pending_points += out.points
+            pending_items += items
+            pending_points += points
+            continue
+        counted.append((home, out))
+        day = ts[:10] if utc else day_of(ts)
+        for table, key in ((out_types, type_), (out_days, day), (out_authors, author)):
+            found = table.get(key)
+            if found is None:
+                table[key] = [items, points, words]
+            else:
+                found[0] += items
+                found[1] += points
+                found[2] += words
+        span = activity.get(day)
+        if span is None:
+            activity[day] = [ts, ts]
         else:
-            counted.append((home, out))
+            if ts < span[0]:
+                span[0] = ts
+            if ts > span[1]:
+                span[1] = ts
 
     def author_of(sha: str) -> str:
         """The commit's author as its output records name it, else as git does."""
@@ -839,7 +873,6 @@ def aggregate(
         class_keys[key] = found
         return found
 
-    sums = UsageSums(scope, pricer, days).add_all(facts, homes)
     atto_pricer = sums.pricer
     members: dict[int, list[Acc]] = {}
     for sha, acc in sums.per_commit.items():
@@ -903,31 +936,6 @@ def aggregate(
             for (name, _), part in zip(klass.shares, _split(acc, weights), strict=True):
                 _add_spend(by_type, name, part)
 
-    # output by type, day and author: items, points and words, then into the tables
-    out_by: tuple[dict[str, list[int]], dict[str, list[int]], dict[str, list[int]]] = ({}, {}, {})
-    out_types, out_days, out_authors = out_by
-    activity = sums.activity
-    day_of = days.day
-    utc = days.utc
-    for _, out in counted:
-        (_, ts, type_, items, points, words, author, _, _, _) = out
-        day = ts[:10] if utc else day_of(ts)
-        for table, key in ((out_types, type_), (out_days, day), (out_authors, author)):
-            found = table.get(key)
-            if found is None:
-                table[key] = [items, points, words]
-            else:
-                found[0] += items
-                found[1] += points
-                found[2] += words
-        span = activity.get(day)
-        if span is None:
-            activity[day] = [ts, ts]
-        else:
-            if ts < span[0]:
-                span[0] = ts
-            if ts > span[1]:
-                span[1] = ts
     unnamed = out_authors.pop("", None)  # outputs without an author: the commit's, from git
     if unnamed is not None:
         for home, out in counted:
