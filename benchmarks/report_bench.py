@@ -22,6 +22,7 @@ Targets (the issue): aggregation of 10k notes within 2.5x the floor, of 50k note
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -69,6 +70,11 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _iso_ms(moment: datetime) -> str:
+    """A time as the agents' logs give it and the hooks keep it: to the millisecond."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def _note(rng: random.Random, i: int, moment: datetime, sha_hint: str) -> list[str]:
     lines = []
     for k in range(rng.choice((1, 1, 2, 2, 3))):
@@ -84,20 +90,22 @@ def _note(rng: random.Random, i: int, moment: datetime, sha_hint: str) -> list[s
         cost = cost_of(TABLE, model, tokens) if rng.random() < 0.9 else None  # as the hook wrote
         if cost is not None and rng.random() < 0.1:
             cost *= Decimal("1.1")  # written with another table's prices
+        last = moment - timedelta(milliseconds=rng.randrange(1, 60_000))
         record = UsageRecord(
             id=make_id("bench-usage", str(i), str(k)),
-            ts=_iso(moment),
+            ts=_iso_ms(last),
             agent=agent,
             model=model,
             session=make_id("session", str(i // 4))[:16],
-            first=_iso(moment - timedelta(minutes=rng.randrange(5, 90))),
-            last=_iso(moment),
+            first=_iso_ms(last - timedelta(milliseconds=rng.randrange(300_000, 5_400_000))),
+            last=_iso_ms(last),
             messages=rng.randrange(1, 60),
             tokens=tokens,
             fidelity=fidelity,  # type: ignore[arg-type]
             cost_usd=cost,
-            price_table="bench",
+            price_table=TABLE.version,
             host=HOSTS[(i + k) % 7 if rng.random() < 0.9 else rng.randrange(len(HOSTS))],
+            commit=sha_hint,
         )
         lines.append(dump_record(record))
     kind, points = TYPES[rng.randrange(len(TYPES))]
@@ -147,7 +155,9 @@ def build_repo(path: Path, count: int) -> None:
         if on_side:
             chunks.append(f"from :{side}\n" if side else "")
             side = i
-        lines = _note(rng, i, moment, "")
+        # the hooks name the commit in every record; its real id is not known before the
+        # import, and only the length matters here
+        lines = _note(rng, i, moment, hashlib.sha1(str(i).encode()).hexdigest())
         if i > 10 and rng.random() < 0.01:  # a copied record (cherry-pick, landing copy)
             lines.append(notes[-5][1][0])
         notes.append((f":{i}", lines))

@@ -732,10 +732,9 @@ def _day_rows(
         span = activity.get(day)
         first = last = ""
         hours = ZERO
-        if (  # whole seconds in UTC, ending that day: no time arithmetic
-            span is not None and days.utc and len(span[0]) == len(span[1]) == 20
-            and span[1][:10] == day
-        ):  # fmt: skip
+        if span is not None and days.utc and span[1][:10] == day:  # UTC: no time arithmetic
+            # whole seconds, as LocalDays.local takes them; the day's start sorts after any
+            # fraction of its first second ("...00:00:00.5Z" < "...00:00:00Z"): same seconds
             start_ts = max(span[0], day + "T00:00:00Z")
             first, last = start_ts[11:16], span[1][11:16]
             seconds = _seconds_of_day(span[1]) - _seconds_of_day(start_ts)
