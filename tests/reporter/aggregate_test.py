@@ -198,6 +198,35 @@ def test_money_is_exact() -> None:
     assert recorded_atto("0.0000000000000000015") is None
 
 
+def test_summed_record_time_costs_follow_same_cost() -> None:
+    """``UsageSums.add_all`` inlines ``same_cost`` and ``recorded_atto``: over costs written at
+    every precision, rounded either way or not at all, the sums agree with the functions."""
+    import random
+
+    from tokennotes.reporter.aggregate import UsageSums, atto_cost, atto_rates
+
+    rng = random.Random(7)
+    rates = atto_rates(RATES["acme-large"])  # type: ignore[arg-type]
+    facts, expected_changed, expected_total = [], 0, Decimal(0)
+    for n in range(400):
+        tokens = Tokens(rng.randrange(10**5), rng.randrange(10**4), rng.randrange(10**6))
+        record = usage(f"c{n}", "2026-11-16T10:00:00Z", "acme-large", tokens)
+        fact_ = fact(record)
+        exact = money(atto_cost(rates, fact_))  # type: ignore[arg-type]
+        places = rng.choice((0, 2, 4, 6, 9, 12, 18, 19, 22))
+        nudge = rng.choice((Decimal(0), Decimal(0), Decimal(1), Decimal(-1)))
+        written = exact.quantize(Decimal(1).scaleb(-places)) + nudge.scaleb(-places)
+        text = format(abs(written), "f")
+        fact_ = fact_._replace(cost_usd=text)  # type: ignore[union-attr]
+        facts.append(fact_)
+        expected_changed += not same_cost(text, atto_cost(rates, fact_))  # type: ignore[arg-type]
+        expected_total += Decimal(text)
+    sums = UsageSums(Scope(kind="all"), pricer, UTC).add_all(facts, [A] * len(facts))
+    assert sums.recorded_records == 400
+    assert sums.cost_changed == expected_changed and 0 < expected_changed < 400
+    assert sums.recorded_cost == expected_total
+
+
 def test_spend_in_windows_and_costly_commits() -> None:
     pairs = [
         (A, fact(usage("u", "2026-11-10T10:00:00Z", "acme-large", Tokens(output=1000)))),
