@@ -606,6 +606,12 @@ def test_missing_config_uses_defaults_and_says_so(
     assert "no .tokennotes.yml" in line and "hook.log" in line
     assert "missing" in hook_log(repo)
     assert total(usage_on(repo)).output == 10
+    # working without the file is allowed: the next commits say nothing about it
+    log.respond(output=5)
+    commit(repo, "fix: still no config")
+    assert record(repo, "--hook") == 0
+    assert capsys.readouterr().err == ""
+    assert total(usage_on(repo)).output == 5
 
 
 def test_broken_config_uses_defaults(

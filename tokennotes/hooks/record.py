@@ -87,6 +87,7 @@ HELP = "the post-commit hook: attribute agent spend and write HEAD's note"
 
 # what ``pathlib`` takes for "not there" when it answers ``exists()`` or ``is_dir()``
 _ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+CONFIG_HINT_FILE = "config-hint.said"  # under the state dir: the missing config was mentioned
 
 
 def _stat_mode(path: str) -> int | None:
@@ -317,13 +318,23 @@ def _host() -> str:
 
 
 def load_repo_config(root: StrPath, dirs: RepoDirs, log: HookLog) -> Config:
-    """The repository's config; a missing or broken file means the defaults (and one line)."""
+    """The repository's config; a missing or broken file means the defaults (and one line).
+
+    Working without the file is allowed: that is said on the first commit of the clone only.
+    """
     path = os.path.join(root, CONFIG_FILE)
     if not _exists(path):
-        log.problem(
-            f"no {CONFIG_FILE} in {root}; using the defaults (`tokennotes init` writes one)",
-            f"{path}: missing",
-        )
+        summary = f"no {CONFIG_FILE} in {root}; using the defaults (`tokennotes init` writes one)"
+        said = os.path.join(dirs.state_dir, CONFIG_HINT_FILE)
+        if _exists(said):
+            return default_config()
+        log.problem(summary, f"{path}: missing (said once in this clone)")
+        try:
+            os.makedirs(dirs.state_dir, exist_ok=True)
+            with open(said, "w", encoding="utf-8"):
+                pass
+        except OSError:
+            pass  # said again next time
         return default_config()
     try:
         return load_config_cached(root, dirs.state_dir)
