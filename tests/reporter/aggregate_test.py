@@ -26,7 +26,7 @@ from tokennotes.reporter.aggregate import (
     to_atto,
     week_of,
 )
-from tokennotes.reporter.facts import Fact, parse_fact
+from tokennotes.reporter.facts import Fact, Usage, parse_fact
 
 PER_TOKEN = Decimal("1e-6")
 RATES = {
@@ -225,6 +225,69 @@ def test_summed_record_time_costs_follow_same_cost() -> None:
     assert sums.recorded_records == 400
     assert sums.cost_changed == expected_changed and 0 < expected_changed < 400
     assert sums.recorded_cost == expected_total
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_usage_sums_equal_a_fact_by_fact_reference(seed: int) -> None:
+    """``UsageSums.add_all`` sums in runs with inlined arithmetic; a plain loop over the same
+    random facts (several commits and days, notes split apart, inexact and unpriced facts,
+    1-hour cache writes, a window) must give the same tables."""
+    import random
+
+    from tokennotes.reporter.aggregate import UsageSums, atto_cost, atto_rates
+
+    rng = random.Random(seed)
+    facts: list[Fact] = []
+    homes: list[str] = []
+    for n in range(300):
+        day = 10 + rng.randrange(4)
+        ts = f"2026-11-{day}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z"
+        write = rng.randrange(500)
+        record = usage(
+            f"r{n}", ts, rng.choice(("acme-large", "acme-small", "mystery")),
+            Tokens(rng.randrange(900), rng.randrange(900), rng.randrange(9000), write,
+                   rng.randrange(50), cache_write_1h=rng.choice((0, 0, write // 2, write + 5))),
+            fidelity=rng.choice(("exact", "exact", "exact", "estimated", "manual")),
+            host=rng.choice(("h1", "h2")),
+            first=ts if rng.random() < 0.5 else f"2026-11-{day - 1}T23:00:00Z",
+        )  # fmt: skip
+        facts.append(fact(record))
+        homes.append(rng.choice((A, B, C, D)) if rng.random() < 0.3 or not homes else homes[-1])
+    scope = rng.choice(
+        (
+            Scope(kind="all"),
+            Scope(kind="window", since="2026-11-11T06:00:00", until="2026-11-13T00:00:00"),
+        )
+    )
+    sums = UsageSums(scope, pricer, UTC).add_all(facts, homes)
+
+    groups: dict[object, list[int]] = {}
+    by_day: dict[object, list[int]] = {}
+    per_commit: dict[object, list[int]] = {}
+    unpriced: dict[str, int] = {}
+    for usage_, home in zip(facts, homes, strict=True):
+        assert isinstance(usage_, Usage)
+        if not scope.holds(usage_.ts):
+            continue
+        rates = pricer(usage_.model, usage_.tier)
+        total = usage_.total
+        row = [usage_.input, usage_.output, usage_.cache_read, usage_.cache_write,
+               usage_.reasoning, 0 if rates is None else atto_cost(atto_rates(rates), usage_),
+               total if rates is None else 0, 1,
+               total if usage_.fidelity == "estimated" else 0,
+               total if usage_.fidelity == "manual" else 0]  # fmt: skip
+        if rates is None:
+            unpriced[usage_.model] = unpriced.get(usage_.model, 0) + total
+        keys = ((groups, (usage_.agent, usage_.model, usage_.fidelity, usage_.host)),
+                (by_day, usage_.ts[:10]), (per_commit, home))  # fmt: skip
+        for table, key in keys:
+            acc = table.setdefault(key, [0] * 13)
+            for slot, value in enumerate(row):
+                acc[slot] += value
+    assert sums.groups == groups
+    assert sums.by_day == by_day
+    assert sums.per_commit == per_commit
+    assert sums.unpriced == unpriced
 
 
 def test_spend_in_windows_and_costly_commits() -> None:
