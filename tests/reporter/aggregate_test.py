@@ -290,6 +290,20 @@ def test_usage_sums_equal_a_fact_by_fact_reference(seed: int) -> None:
     assert sums.unpriced == unpriced
 
 
+@pytest.mark.parametrize("model", ["acme-large", "mystery"])
+def test_an_absurdly_long_recorded_cost_is_summed_without_int(model: str) -> None:
+    from tokennotes.reporter.aggregate import UsageSums
+
+    written = "9" * 5000 + ".5"  # valid for record.py (a Decimal); int() would refuse it
+    line = dump_record(usage("big", "2026-11-16T10:00:00Z", model, Tokens(input=10)))
+    fact_ = parse_fact(line.replace('"cost_usd":null', f'"cost_usd":"{written}"'))
+    assert fact_.cost_usd == written  # type: ignore[union-attr]
+    sums = UsageSums(Scope(kind="all"), pricer, UTC).add_all([fact_], [A])
+    assert (sums.recorded_records, sums.cost_changed) == (1, 1)
+    assert sums.recorded_cost > 10**4999
+    assert not same_cost(written, 10**18) and recorded_atto(written) is None
+
+
 def test_spend_in_windows_and_costly_commits() -> None:
     pairs = [
         (A, fact(usage("u", "2026-11-10T10:00:00Z", "acme-large", Tokens(output=1000)))),

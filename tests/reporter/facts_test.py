@@ -190,6 +190,23 @@ def test_reader_dedupes_by_id_and_counts_bad_lines() -> None:
     assert parsed.facts == [("a" * 40, parsed.records[0]), ("a" * 40, parsed.records[1])]
 
 
+def test_numbers_too_long_for_int_are_skipped_not_raised() -> None:
+    """int() refuses over 4,300 digits; a note that long is a bad line, not a failed report.
+    Numbers longer than the fast path's 18 digits but still integers are kept, exactly."""
+    usage_line, output_line = dump_record(U1), dump_record(O1)
+    huge, long = "9" * 5000, "9" * 30
+    parsed = parse_notes(
+        [
+            ("a" * 40, usage_line.replace('"input":1000', f'"input":{huge}')),
+            ("b" * 40, output_line.replace('"items":1', f'"items":{huge}')),
+            ("c" * 40, usage_line.replace('"input":1000', f'"input":{long}')),
+        ]
+    )
+    assert parsed.skipped == 2 and all("not JSON" in error for error in parsed.errors)
+    (kept,) = parsed.records
+    assert isinstance(kept, Usage) and kept.input == int(long)
+
+
 def test_reader_keeps_fifty_error_messages() -> None:
     reader = FactReader()
     reader.add("d" * 40, "\n".join(["nope"] * 80))

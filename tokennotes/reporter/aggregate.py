@@ -490,11 +490,14 @@ _LOW: tuple[int, ...] = tuple(-(step // 2) for step in _STEPS)
 _HIGH: tuple[int, ...] = tuple((step + 1) // 2 for step in _STEPS)
 
 
+_COST_CHARS = 40  # a recorded cost longer than this is summed and compared as a Decimal
+
+
 def recorded_atto(recorded: str) -> int | None:
     """A record-time cost (a plain decimal string) in 10**-18 dollars; None when it has more
-    decimals than that."""
+    decimals than that, or is too long to be a real cost (int() refuses 4,300 digits)."""
     whole, _, frac = recorded.partition(".")
-    if len(frac) > ATTO:
+    if len(frac) > ATTO or len(recorded) > _COST_CHARS:
         return None
     return int(whole + frac) * _STEPS[len(frac)]
 
@@ -504,7 +507,7 @@ def same_cost(recorded: str, atto: int) -> bool:
     a computed one (10**-18 dollars) at the recorded precision, rounding half up."""
     whole, _, frac = recorded.partition(".")
     places = len(frac)
-    if places > ATTO:  # finer than our sums: compare the exact values
+    if places > ATTO or len(recorded) > _COST_CHARS:  # finer or odd: compare the exact values
         return Decimal(recorded) == money(atto)
     return _LOW[places] <= atto - int(whole + frac) * _STEPS[places] < _HIGH[places]
 
@@ -596,7 +599,7 @@ class UsageSums:
             if recorded is not None:  # same_cost and the exact sum, inline
                 dot = recorded.find(".")
                 places = 0 if dot < 0 else len(recorded) - dot - 1
-                if places <= ATTO:
+                if places <= ATTO and len(recorded) <= _COST_CHARS:
                     atto = int(recorded.replace(".", "", 1)) * _STEPS[places]
                     recorded_atto += atto
                     recorded_count += 1

@@ -38,12 +38,18 @@ _is_canonical = _CANONICAL_TS.match
 # A line exactly as the hooks write it (keys sorted, no spaces, strings without escapes, no
 # `supersedes`) is read by one regular expression; anything else goes through json + record.py.
 _S = r'"([^"\\\x00-\x1f]*)"'  # a JSON string with no escapes: its text is its value
-_N = r"(0|[1-9][0-9]*)"  # a non-negative JSON integer
+# a non-negative JSON integer of at most 18 digits: longer ones take the slow path, whose json
+# refuses what int() would (over 4,300 digits) instead of raising in the middle of a report
+_N = r"(0|[1-9][0-9]{0,17})"
 _S_ = r'"[^"\\\x00-\x1f]*"'  # _S and _N matched but not captured (a kept group costs a string)
 _N_ = r"(?:0|[1-9][0-9]*)"
 _T = f'"({_TS})"'
 _USAGE_LINE = re.compile(
-    r'\{"agent":' + _S + r'(?:,"commit":' + _S_ + r')?,"cost_usd":(?:"([0-9]+(?:\.[0-9]+)?)"|null)'
+    r'\{"agent":'
+    + _S
+    + r'(?:,"commit":'
+    + _S_
+    + r')?,"cost_usd":(?:"([0-9]{1,20}(?:\.[0-9]{1,18})?)"|null)'
     r',"fidelity":"(exact|estimated|manual)","first":'
     + _T
     + r',"host":'
