@@ -155,14 +155,14 @@ def is_finite(value: float) -> bool:
 
 def count_of(value: Any) -> int:
     """A token counter as logged, as a non-negative int: null, booleans, NaN, infinities and
-    anything else that is not a number count 0; floats are truncated; a string of digits (seen
-    from gateways) is read."""
+    anything else that is not a number count 0; floats are truncated; a string of up to 18 ASCII
+    digits (seen from gateways) is read."""
     if type(value) is int:
         return value if value > 0 else 0
     if isinstance(value, float) and is_finite(value) and value > 0:
         return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)  # str.isdigit() alone takes "²", which int() refuses, and 5,000 digits
     return 0
 
 
