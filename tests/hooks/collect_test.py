@@ -244,6 +244,20 @@ def test_selection_bounds_are_exact_to_the_microsecond() -> None:
     assert [keep(_msg(ts=t)) for t in ts] == [False, False, True, True, True, False, False]
 
 
+def test_odd_digits_in_a_time_never_raise() -> None:
+    """str.isdigit() takes "²", which int() refuses: such a fraction on the bound's second is
+    no fraction, and the collectors' time reader does not let such a time through."""
+    from tokennotes.hooks.logs import utc_timestamp
+
+    since = utc_bound(datetime(2026, 11, 19, 23, 59, 58, 500000, tzinfo=timezone.utc))
+    keep = Selection(since=since).predicate()
+    assert keep is not None
+    assert keep(_msg(ts="2026-11-19T23:59:58.\u00b2\u00b2\u00b2Z")) is False
+    assert utc_timestamp("2026-11-19T23:59:58.\u00b2\u00b2\u00b2Z") is None
+    assert utc_timestamp("2026-11-19T23:59:58.\u0663\u0663\u0663Z") is None
+    assert utc_timestamp("2026-11-19T23:59:58.333Z") == "2026-11-19T23:59:58.333Z"
+
+
 def test_selection_by_repository_roots() -> None:
     keep = Selection(roots=("/home/dev/repo-a",)).predicate()
     assert keep is not None

@@ -228,7 +228,7 @@ def _ts_key(ts: str) -> tuple[str, int]:
     head = ts[:19]
     if len(ts) > 20 and ts[19] == ".":
         digits = ts[20:].rstrip("Z")[:6]
-        return head, int(digits.ljust(6, "0")) if digits.isdigit() else 0
+        return head, int(digits.ljust(6, "0")) if digits.isascii() and digits.isdigit() else 0
     return head, 0
 
 

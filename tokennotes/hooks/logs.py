@@ -212,7 +212,10 @@ def utc_timestamp(value: object) -> str | None:
     """
     if type(value) is not str:
         return None
-    if len(value) == 24 and value[23] == "Z" and value[19] == "." and value[10] == "T":
+    if (
+        len(value) == 24 and value[23] == "Z" and value[19] == "." and value[10] == "T"
+        and value.isascii()  # "²" and other non-ASCII digits take the checked path below
+    ):  # fmt: skip
         return value
     match = re.match(_ISO_PATTERN, value.strip())
     if match is None:
