@@ -170,6 +170,40 @@ def test_times_are_canonical_utc() -> None:
             parse_fact(dump_record(record).replace(record.ts, arabic_indic))
 
 
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "2026-13-01T10:00:00Z",  # no 13th month
+        "2026-02-30T10:00:00Z",
+        "2026-04-31T10:00:00Z",
+        "2026-02-29T10:00:00Z",  # 2026 is a common year
+        "2100-02-29T10:00:00Z",  # so is 2100
+        "2026-11-16T24:00:00Z",
+        "2026-11-16T10:60:00Z",
+        "2026-11-16T10:00:60Z",
+        "0000-01-01T00:00:00Z",
+        "9999-12-31T23:00:00-05:00",  # past year 9999 in UTC
+    ],
+)
+def test_times_that_are_no_dates_are_bad_lines(ts: str) -> None:
+    """Such a time matched the canonical pattern and broke every report that met it."""
+    for record in (U1, O1):
+        line = dump_record(record).replace(f'"ts":"{record.ts}"', f'"ts":"{ts}"')
+        with pytest.raises(RecordError, match="ts"):
+            parse_fact(line)
+    assert canonical_ts(ts) is None
+
+
+def test_leap_days_and_odd_first_times() -> None:
+    leap = dump_record(U1).replace(U1.ts, "2028-02-29T10:00:00Z")
+    assert parse_fact(leap).ts == "2028-02-29T10:00:00Z"
+    odd_first = dump_record(U1).replace(
+        '"first":"2026-11-16T09:30:00Z"', '"first":"2026-02-30T09:30:00Z"'
+    )
+    fact = parse_fact(odd_first)
+    assert isinstance(fact, Usage) and fact.first == fact.ts == U1.ts  # the record's own time
+
+
 def test_reader_dedupes_by_id_and_counts_bad_lines() -> None:
     u1, o1 = dump_record(U1), dump_record(O1)
     parsed = parse_notes(

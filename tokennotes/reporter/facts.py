@@ -30,10 +30,27 @@ from tokennotes.record import (
     record_from_json,
 )
 
-# ASCII digits only (``\d`` would take any Unicode digit, and costs more per character)
-_TS = r"[0-9]{4}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?Z"
+# A real UTC time: ASCII digits (``\d`` would take any Unicode digit), months of their length,
+# hours to 23, seconds to 59, years 1000-9999. Only 29 February of a common year passes, and
+# ``_real`` catches it: a time that is not a date broke every report that met it.
+_DATE = (
+    r"[1-9][0-9]{3}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-9]))"
+)
+_TS = _DATE + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?Z"
 _CANONICAL_TS = re.compile(_TS + r"\Z")
-_is_canonical = _CANONICAL_TS.match
+
+
+def _real(ts: str) -> bool:
+    """Whether a time in the canonical pattern is a real one (29 February of a leap year)."""
+    if ts[5:10] != "02-29":
+        return True
+    year = int(ts[:4])
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _is_canonical(ts: str) -> bool:
+    return _CANONICAL_TS.match(ts) is not None and _real(ts)
 
 # A line exactly as the hooks write it (keys sorted, no spaces, strings without escapes, no
 # `supersedes`) is read by one regular expression; anything else goes through json + record.py.
@@ -187,22 +204,23 @@ def canonical_ts(value: str) -> str | None:
 
     A time without an offset is taken as UTC.
     """
-    if _CANONICAL_TS.match(value):
+    if _is_canonical(value):
         return value
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.astimezone(timezone.utc)  # past year 9999 or before year 1: overflow
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         stamp += f".{moment.microsecond:06d}".rstrip("0")
-    return stamp + "Z"
+    stamp += "Z"
+    return stamp if _is_canonical(stamp) else None  # years before 1000 are no commit times
 
 
 def _nonneg(value: object) -> bool:
@@ -409,13 +427,13 @@ def fact_from_json(obj: object) -> Fact:
                 fact = _fast_output(obj)
     if fact is None:
         fact = fact_from_record(record_from_json(obj))
-    if _is_canonical(fact.ts) is None:
+    if not _is_canonical(fact.ts):
         ts = canonical_ts(fact.ts)
         if ts is None:
             raise RecordError("ts", f"not an RFC 3339 time: {fact.ts[:40]!r}")
         fact = fact._replace(ts=ts)
     if type(fact) is Usage and (
-        _is_canonical(fact.first) is None or _is_canonical(fact.last) is None
+        not _is_canonical(fact.first) or not _is_canonical(fact.last)
     ):
         fact = fact._replace(
             first=canonical_ts(fact.first) or fact.ts, last=canonical_ts(fact.last) or fact.ts
@@ -439,6 +457,8 @@ def _canonical_fact(line: str) -> Fact | None:
     if m is not None:
         (agent, cost, fidelity, first, host, id_, last, model, price_table, tier, read, write,
          one_hour, inp, out, reasoning, ts) = m.groups()  # fmt: skip
+        if "-02-29T" in line and not (_real(ts) and _real(first) and _real(last)):
+            return None  # 29 February of a common year: the slow path decides
         return _tuple(  # Usage(...) without the Python-level __new__ of a NamedTuple
             Usage,
             (
@@ -465,6 +485,8 @@ def _canonical_fact(line: str) -> Fact | None:
     m = _OUTPUT_LINE(line)
     if m is not None:
         author, branch, commit, id_, items, points, ts, type_, words = m.groups()
+        if "-02-29T" in line and not _real(ts):
+            return None
         return _tuple(
             Output,
             (id_, ts, type_, int(items), int(points), int(words), author, branch, commit, ()),
