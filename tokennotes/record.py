@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from typing import NamedTuple as NamedTuple
 
 SCHEMA_VERSION = 1
+# No record counts (or costs) this much: a number at or past it makes the line a bad one, and
+# keeps a report's sums of many records within the 28 digits of Decimal arithmetic.
+COUNT_LIMIT = 10**15
 FIDELITIES = ("exact", "estimated", "manual")
 TOKEN_FIELDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 
@@ -265,6 +268,8 @@ class Tokens(Frozen):
             value = obj.get(name, 0)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise RecordError(f"{key}.{name}", "must be a non-negative integer")
+            if value >= COUNT_LIMIT:
+                raise RecordError(f"{key}.{name}", "must be below 10**15")
             values[name] = value
         return cls(**values)
 
@@ -499,6 +504,8 @@ def _int(obj: Mapping[str, Any], key: str, *, default: int | None = None) -> int
         raise RecordError(key, "missing" if value is None else "must be an integer")
     if value < 0:
         raise RecordError(key, "must not be negative")
+    if value >= COUNT_LIMIT:
+        raise RecordError(key, "must be below 10**15")
     return value
 
 
@@ -521,6 +528,8 @@ def _cost(obj: Mapping[str, Any]) -> Decimal | None:
         raise RecordError("cost_usd", f"not a decimal: {value[:40]!r}") from None
     if not cost.is_finite() or cost < 0:
         raise RecordError("cost_usd", "must be a finite, non-negative decimal")
+    if cost >= COUNT_LIMIT:
+        raise RecordError("cost_usd", "must be below 10**15")
     return cost
 
 

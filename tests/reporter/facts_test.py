@@ -225,20 +225,26 @@ def test_reader_dedupes_by_id_and_counts_bad_lines() -> None:
 
 
 def test_numbers_too_long_for_int_are_skipped_not_raised() -> None:
-    """int() refuses over 4,300 digits; a note that long is a bad line, not a failed report.
-    Numbers longer than the fast path's 18 digits but still integers are kept, exactly."""
+    """int() refuses over 4,300 digits, and sums past Decimal's 28 digits break a report: a
+    count or cost from 10**15 on is a bad line (record.COUNT_LIMIT), on both paths."""
     usage_line, output_line = dump_record(U1), dump_record(O1)
-    huge, long = "9" * 5000, "9" * 30
-    parsed = parse_notes(
-        [
-            ("a" * 40, usage_line.replace('"input":1000', f'"input":{huge}')),
-            ("b" * 40, output_line.replace('"items":1', f'"items":{huge}')),
-            ("c" * 40, usage_line.replace('"input":1000', f'"input":{long}')),
-        ]
-    )
-    assert parsed.skipped == 2 and all("not JSON" in error for error in parsed.errors)
+    huge, limit, below = "9" * 5000, str(10**15), str(10**15 - 1)
+    lines = [
+        usage_line.replace('"input":1000', f'"input":{huge}'),
+        output_line.replace('"items":1', f'"items":{huge}'),
+        usage_line.replace('"input":1000', f'"input":{limit}'),
+        output_line.replace('"points":5', f'"points":{limit}'),
+        usage_line.replace('"messages":3', f'"messages":{limit}'),
+        usage_line.replace('"cost_usd":"0.043"', f'"cost_usd":"{limit}.5"'),
+        usage_line.replace('"input":1000', f'"input":{below}'),
+    ]
+    parsed = parse_notes([(f"{n:040x}", line) for n, line in enumerate(lines)])
+    assert parsed.skipped == 6 and len(parsed.errors) == 6
+    assert "not JSON" in parsed.errors[0] and "below 10**15" in parsed.errors[2]
     (kept,) = parsed.records
-    assert isinstance(kept, Usage) and kept.input == int(long)
+    assert isinstance(kept, Usage) and kept.input == 10**15 - 1
+    for line in lines[2:]:  # the JSON path (not the canonical one) agrees
+        assert _got(json.dumps(json.loads(line), indent=1)) == _got(line)
 
 
 def test_reader_keeps_fifty_error_messages() -> None:

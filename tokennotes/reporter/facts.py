@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from tokennotes.record import (
+    COUNT_LIMIT,
     FIDELITIES,
     SCHEMA_VERSION,
     OutputRecord,
@@ -52,21 +53,22 @@ def _real(ts: str) -> bool:
 def _is_canonical(ts: str) -> bool:
     return _CANONICAL_TS.match(ts) is not None and _real(ts)
 
+
 # A line exactly as the hooks write it (keys sorted, no spaces, strings without escapes, no
 # `supersedes`) is read by one regular expression; anything else goes through json + record.py.
 _S = r'"([^"\\\x00-\x1f]*)"'  # a JSON string with no escapes: its text is its value
-# a non-negative JSON integer of at most 18 digits: longer ones take the slow path, whose json
-# refuses what int() would (over 4,300 digits) instead of raising in the middle of a report
-_N = r"(0|[1-9][0-9]{0,17})"
+# a non-negative JSON integer below record.COUNT_LIMIT (15 digits): longer ones take the slow
+# path, which refuses them (and what int() would refuse, over 4,300 digits) as bad lines
+_N = r"(0|[1-9][0-9]{0,14})"
 _S_ = r'"[^"\\\x00-\x1f]*"'  # _S and _N matched but not captured (a kept group costs a string)
-_N_ = r"(?:0|[1-9][0-9]*)"
+_N_ = r"(?:0|[1-9][0-9]{0,14})"
 _T = f'"({_TS})"'
 _USAGE_LINE = re.compile(
     r'\{"agent":'
     + _S
     + r'(?:,"commit":'
     + _S_
-    + r')?,"cost_usd":(?:"([0-9]{1,20}(?:\.[0-9]{1,18})?)"|null)'
+    + r')?,"cost_usd":(?:"([0-9]{1,15}(?:\.[0-9]{1,18})?)"|null)'
     r',"fidelity":"(exact|estimated|manual)","first":'
     + _T
     + r',"host":'
@@ -278,7 +280,8 @@ def _fast_usage(obj: dict[str, Any]) -> Usage | None:
         and type(write) is int
         and type(reasoning) is int
         and type(one_hour) is int
-        and (inp | out | read | write | reasoning | one_hour) >= 0
+        and 0 <= (inp | out | read | write | reasoning | one_hour)
+        and max(inp, out, read, write, reasoning, one_hour) < COUNT_LIMIT
         and type(id_) is str
         and type(ts) is str
         and type(agent) is str
@@ -291,7 +294,7 @@ def _fast_usage(obj: dict[str, Any]) -> Usage | None:
         and type(price_table) is str
         and type(session) is str
         and type(messages) is int
-        and messages >= 0
+        and 0 <= messages < COUNT_LIMIT
     ):
         return None
     cost: str | None = None
@@ -302,7 +305,7 @@ def _fast_usage(obj: dict[str, Any]) -> Usage | None:
             number = Decimal(raw_cost)
         except InvalidOperation:
             return None
-        if not number.is_finite() or number < 0:
+        if not number.is_finite() or not 0 <= number < COUNT_LIMIT:
             return None
         cost = format(number, "f")
     tier = ""
@@ -363,7 +366,8 @@ def _fast_output(obj: dict[str, Any]) -> Output | None:
         and type(files) is int
         and type(insertions) is int
         and type(deletions) is int
-        and (items | points | words | files | insertions | deletions) >= 0
+        and 0 <= (items | points | words | files | insertions | deletions)
+        and max(items, points, words, files, insertions, deletions) < COUNT_LIMIT
         and type(commit) is str
         and type(author) is str
         and type(branch) is str
@@ -432,9 +436,7 @@ def fact_from_json(obj: object) -> Fact:
         if ts is None:
             raise RecordError("ts", f"not an RFC 3339 time: {fact.ts[:40]!r}")
         fact = fact._replace(ts=ts)
-    if type(fact) is Usage and (
-        not _is_canonical(fact.first) or not _is_canonical(fact.last)
-    ):
+    if type(fact) is Usage and (not _is_canonical(fact.first) or not _is_canonical(fact.last)):
         fact = fact._replace(
             first=canonical_ts(fact.first) or fact.ts, last=canonical_ts(fact.last) or fact.ts
         )
