@@ -67,3 +67,9 @@ def test_scale_equivalents_show_their_math() -> None:
     assert novels.value == Decimal("25.8")
     assert hours.value == Decimal("155.0")
     assert "0.75" in words.math and "90,000" in novels.math and "250" in hours.math
+
+
+def test_a_series_may_end_on_the_last_day_there_is() -> None:
+    """A note dated 9999-12-31 (valid, if odd) once overflowed the date after it."""
+    points = day_series({}, "9999-12-29", "9999-12-31")
+    assert [p.day for p in points] == ["9999-12-29", "9999-12-30", "9999-12-31"]

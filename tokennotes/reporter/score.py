@@ -197,9 +197,8 @@ def day_series(by_day: Mapping[str, Bucket], first: str, last: str) -> list[DayP
     start, end = date.fromisoformat(first), date.fromisoformat(last)
     points: list[DayPoint] = []
     window: list[int] = []
-    day = start
-    while day <= end:
-        key = day.isoformat()
+    for offset in range((end - start).days + 1):  # no day past ``end``: 9999-12-31 has none
+        key = (start + timedelta(days=offset)).isoformat()
         b = by_day.get(key) or Bucket()
         window.append(b.total)
         if len(window) > 7:
@@ -216,7 +215,6 @@ def day_series(by_day: Mapping[str, Bucket], first: str, last: str) -> list[DayP
                 moving_average=(Decimal(sum(window)) / 7).quantize(Decimal(1)),
             )
         )
-        day += timedelta(days=1)
     return points
 
 
