@@ -792,3 +792,31 @@ def test_select_messages_and_next_watermark() -> None:
     assert next_watermark(window, future) == window.end  # never later than the run
     first = window._replace(watermarked=False)
     assert len(list(select_messages(messages, first, lambda cwd: cwd == "/r"))) == 2
+
+
+def test_a_log_line_stamped_with_no_real_date_keeps_its_group_readable() -> None:
+    """One message stamped 31 November must not give its record a time that every report
+    skips (with the whole group's tokens): the record takes its times from the real stamps."""
+    from tokennotes.config import default_config
+    from tokennotes.hooks.attribute import Window, group_usage, load_pricer
+    from tokennotes.hooks.logs import Message
+    from tokennotes.record import dump_record
+    from tokennotes.reporter.facts import parse_fact
+
+    def msg(ts: str, key: str) -> Message:
+        return Message("claude", ts, "s", "/r", "acme-model", 10, 1, 0, 0, 0, 0, 1, key)
+
+    window = Window(
+        start="2026-11-20T10:00:00.000000Z", end="2026-11-30T11:00:00.000000Z", watermarked=True
+    )
+    pricer, _ = load_pricer(default_config().pricing, ".")
+    for stamps, first, last in (
+        (["2026-11-20T10:30:00.000Z", "2026-11-31T10:00:00.000Z"], "2026-11-20T10:30:00.000Z",
+         "2026-11-20T10:30:00.000Z"),
+        (["2026-11-31T10:00:00.000Z"], window.end, window.end),
+    ):  # fmt: skip
+        messages = [msg(ts, f"k{n}") for n, ts in enumerate(stamps)]
+        (record,) = group_usage(messages, window=window, pricer=pricer, host="h", commit="c")
+        assert (record.first, record.last, record.ts) == (first, last, last)
+        assert record.tokens.input == 10 * len(stamps)  # every message still counted
+        assert parse_fact(dump_record(record)).ts == last  # and the report reads it

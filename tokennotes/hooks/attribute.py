@@ -391,6 +391,8 @@ def group_usage(
         for message in group:
             tokens = tokens + _tokens(message)
         stamps = sorted((ts_key(m.ts), m.ts) for m in group)
+        if not (_is_time(stamps[0][1]) and _is_time(stamps[-1][1])):  # a log's odd line
+            stamps = [s for s in stamps if _is_time(s[1])] or [(ts_key(window.end), window.end)]
         session_hash = short_hash(session, 16)
         digest_parts = sorted(
             f"{m.key}|{m.new}|{m.input}|{m.output}|{m.cache_read}|{m.cache_write}" for m in group
@@ -417,6 +419,16 @@ def group_usage(
         )
     records.sort(key=lambda r: r.id)
     return records
+
+
+def _is_time(ts: str) -> bool:
+    """Whether a timestamp is a real UTC time (not, say, 31 November): a record stamped with one
+    would be skipped by every report, and its tokens with it."""
+    try:
+        ns_from_iso(ts)
+    except ValueError:
+        return False
+    return True
 
 
 def next_watermark(window: Window, commit_time: int) -> str:
