@@ -379,3 +379,44 @@ def test_usage_is_summed_in_one_pass_over_the_settled_facts() -> None:
     # u1: 1000 x $2 + 100 x $10 + 50 x $0.5 + 20 x $4 per million; u3 and u5: $1 per million
     assert agg.total.cost == Decimal("0.003105") + Decimal("0.0003") + Decimal("0.000005")
     assert (agg.recorded_records, agg.recorded_cost, agg.cost_changed) == (1, Decimal("0.005"), 1)
+
+
+@pytest.mark.parametrize("kind", ["range", "all"])
+def test_aggregate_leaves_no_reference_cycles(kind: str) -> None:
+    """A report runs with the garbage collector paused (``read.paused_gc``), so whatever
+    ``aggregate`` leaves in reference cycles stays alive with every fact it holds. Compiled by
+    mypyc, functions nested in ``aggregate`` did (tests/reporter/compiled_test.py runs this)."""
+    import gc
+
+    from tokennotes.reporter.aggregate import CommitInfo, settle
+    from tokennotes.reporter.facts import parse_notes
+
+    u1 = usage("u1", "2026-11-16T10:00:00Z", "acme-large", Tokens(1000, 100))
+    u2 = usage("u2", "2026-11-17T10:00:00Z", "mystery", Tokens(7, 7))
+    o1 = output("o1", "2026-11-16T10:00:00Z", "feature", 1, 5)
+    o2 = output("o2", "2026-11-17T10:00:00Z", "docs", 1, 2)
+    parsed = parse_notes(
+        [
+            (A, "\n".join(dump_record(r) for r in (u1, o1, o2))),
+            (B, "\n".join(dump_record(r) for r in (u1, u2, o1))),
+        ]
+    )
+    commits = [CommitInfo(sha=A, author="a@example.com"), CommitInfo(sha=B)]
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        agg = aggregate(
+            settle(parsed, frozenset({B})),
+            scope=Scope(kind=kind),  # type: ignore[arg-type]
+            pricer=pricer,
+            days=UTC,
+            commits=commits,
+            landed=frozenset({B}),
+        )
+        assert agg.top_commits and agg.usage_records == 2
+        del agg
+        assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()

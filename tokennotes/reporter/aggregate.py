@@ -754,6 +754,135 @@ def _day_rows(
     return rows
 
 
+class _Commits:
+    """Per-commit views of a scope's facts: a commit's author, its class (what its spend is
+    attributed to) and its rows.
+
+    A class rather than functions nested in ``aggregate``: compiled by mypyc (``pyproject.toml``)
+    nested functions share their frame in a reference cycle, which kept every report's facts
+    alive until the next garbage collection.
+    """
+
+    def __init__(
+        self,
+        deduped: Deduped,
+        scope: Scope,
+        info: Mapping[str, CommitInfo],
+        outputs_by_commit: Mapping[str, list[Output]],
+        landed: Container[str],
+        counted: Sequence[tuple[str, Output]],
+        pricer: _AttoPricer,
+    ) -> None:
+        self.facts = deduped.facts
+        self.homes = deduped.homes
+        self.scope = scope
+        self.info = info
+        self.outputs_by_commit = outputs_by_commit
+        self.landed = landed
+        self.counted = counted
+        self.pricer = pricer
+        self.class_ids: dict[_Class, int] = {}
+        self.class_keys: dict[tuple[str, ...], int] = {}
+
+    def chosen(self, wanted: Container[str]) -> list[int]:
+        """The usage facts of the scope homed on ``wanted`` commits."""
+        facts, scope = self.facts, self.scope
+        return [
+            i
+            for i, home in enumerate(self.homes)
+            if home in wanted and type(f := facts[i]) is Usage and scope.holds(f.ts)
+        ]
+
+    def author_of(self, sha: str) -> str:
+        """The commit's author as its output records name it, else as git does."""
+        for out in self.outputs_by_commit.get(sha, ()):
+            if out.author:
+                return out.author
+        return (self.info[sha].author if sha in self.info else "") or UNKNOWN
+
+    def class_id(self, home: str) -> int:
+        outs = self.outputs_by_commit.get(home)
+        author = self.author_of(home)
+        if self.scope.needs_landing and home not in self.landed:
+            key: tuple[str, ...] = (author, NOT_LANDED)
+        elif not outs:
+            key = (author, NO_OUTPUT)
+        elif len(outs) == 1:
+            key = (author, "", outs[0].type)
+        else:
+            key = (author, "", *(f"{name}\0{weight}" for name, weight in _shares(outs)))
+        found = self.class_keys.get(key)
+        if found is not None:
+            return found
+        if key[1]:
+            klass = _Class(author, (), key[1])
+        elif outs is not None and len(outs) == 1:
+            klass = _Class(author, ((outs[0].type, 1),), "")
+        else:
+            klass = _Class(author, _shares(outs or ()), "")
+        found = self.class_ids.setdefault(klass, len(self.class_ids))
+        self.class_keys[key] = found
+        return found
+
+    def rows(self, shas: Sequence[str]) -> list[CommitRow]:
+        """The rows of ``shas``, in that order."""
+        wanted = set(shas)
+        spend: dict[str, Acc] = {}
+        models: dict[str, dict[str, int]] = {}
+        first: dict[str, str] = {}
+        for i in self.chosen(wanted):
+            home = self.homes[i]
+            usage: Usage = self.facts[i]  # type: ignore[assignment]
+            rates = self.pricer(usage.model, usage.tier)
+            cost = 0 if rates is None else atto_cost(rates, usage)
+            acc = spend.setdefault(home, _new())
+            total = usage.total
+            for slot, value in enumerate(
+                (
+                    usage.input,
+                    usage.output,
+                    usage.cache_read,
+                    usage.cache_write,
+                    usage.reasoning,
+                    cost,
+                    total if rates is None else 0,
+                    1,
+                    total if usage.fidelity == "estimated" else 0,
+                    total if usage.fidelity == "manual" else 0,
+                )
+            ):
+                acc[slot] += value
+            per_model = models.setdefault(home, {})
+            per_model[usage.model] = per_model.get(usage.model, 0) + cost
+            if home not in first or usage.ts < first[home]:
+                first[home] = usage.ts
+        for home, out in self.counted:
+            if home in wanted:
+                acc = spend.setdefault(home, _new())
+                acc[10] += out.items
+                acc[11] += out.points
+                acc[12] += out.words
+        out_rows = []
+        for sha in shas:
+            acc = spend.get(sha) or _new()
+            meta = self.info.get(sha)
+            outs = self.outputs_by_commit.get(sha, [])
+            stamps = [o.ts for o in outs] + ([first[sha]] if sha in first else [])
+            out_rows.append(
+                CommitRow(
+                    sha=sha,
+                    subject=meta.subject if meta else "",
+                    author=self.author_of(sha) if sha in self.outputs_by_commit or meta else "",
+                    ts=meta.ts if meta and meta.ts else min(stamps, default=""),
+                    landed=sha in self.landed,
+                    bucket=_bucket(acc),
+                    cost_by_model={m: money(c) for m, c in sorted(models.get(sha, {}).items())},
+                    types=tuple(dict.fromkeys(o.type for o in outs)),
+                )
+            )
+        return out_rows
+
+
 def aggregate(
     deduped: Deduped,
     *,
@@ -778,17 +907,6 @@ def aggregate(
     since = scope.since or ""
     until = scope.until or "~"
     needs_landing = scope.needs_landing
-
-    def chosen(wanted: Container[str] | None = None) -> list[int]:
-        """The usage facts of the scope (homed on ``wanted`` commits)."""
-        found = range(len(facts)) if wanted is None else [
-            i for i, home in enumerate(homes) if home in wanted
-        ]  # fmt: skip
-        return [
-            i
-            for i in found
-            if type(f := facts[i]) is Usage and (not windowed or since <= f.ts[:19] < until)
-        ]
 
     sums = UsageSums(scope, pricer, days).add_all(facts, homes)
     activity = sums.activity
@@ -841,41 +959,8 @@ def aggregate(
             if ts > span[1]:
                 span[1] = ts
 
-    def author_of(sha: str) -> str:
-        """The commit's author as its output records name it, else as git does."""
-        for out in outputs_by_commit.get(sha, ()):
-            if out.author:
-                return out.author
-        return (info[sha].author if sha in info else "") or UNKNOWN
-
-    class_ids: dict[_Class, int] = {}
-    class_keys: dict[tuple[str, ...], int] = {}
-
-    def class_id(home: str) -> int:
-        outs = outputs_by_commit.get(home)
-        author = author_of(home)
-        if needs_landing and home not in landed:
-            key: tuple[str, ...] = (author, NOT_LANDED)
-        elif not outs:
-            key = (author, NO_OUTPUT)
-        elif len(outs) == 1:
-            key = (author, "", outs[0].type)
-        else:
-            key = (author, "", *(f"{name}\0{weight}" for name, weight in _shares(outs)))
-        found = class_keys.get(key)
-        if found is not None:
-            return found
-        if key[1]:
-            klass = _Class(author, (), key[1])
-        elif outs is not None and len(outs) == 1:
-            klass = _Class(author, ((outs[0].type, 1),), "")
-        else:
-            klass = _Class(author, _shares(outs or ()), "")
-        found = class_ids.setdefault(klass, len(class_ids))
-        class_keys[key] = found
-        return found
-
-    atto_pricer = sums.pricer
+    commits_of = _Commits(deduped, scope, info, outputs_by_commit, landed, counted, sums.pricer)
+    class_keys = commits_of.class_keys
     members: dict[int, list[Acc]] = {}
     for sha, acc in sums.per_commit.items():
         outs = outputs_by_commit.get(sha)
@@ -887,9 +972,9 @@ def aggregate(
         ):  # the common case, as ``class_id`` keys it
             cid = class_keys.get((outs[0].author, "", outs[0].type), -1)
             if cid < 0:
-                cid = class_id(sha)
+                cid = commits_of.class_id(sha)
         else:
-            cid = class_id(sha)
+            cid = commits_of.class_id(sha)
         found_members = members.get(cid)
         if found_members is None:
             members[cid] = [acc]
@@ -899,7 +984,7 @@ def aggregate(
     by_class = {
         cid: [sum(column) for column in zip(*accs, strict=True)] for cid, accs in members.items()
     }
-    class_list = list(class_ids)
+    class_list = list(commits_of.class_ids)
 
     # usage by dimension, from the small tables
     by_model: dict[str, Acc] = {}
@@ -942,7 +1027,7 @@ def aggregate(
     if unnamed is not None:
         for home, out in counted:
             if not out.author:
-                found = out_authors.setdefault(author_of(home), [0, 0, 0])
+                found = out_authors.setdefault(commits_of.author_of(home), [0, 0, 0])
                 found[0] += out.items
                 found[1] += out.points
                 found[2] += out.words
@@ -965,63 +1050,6 @@ def aggregate(
         if type(fact) is Usage and (not windowed or since <= fact.ts[:19] < until):
             usage_carriers.update(others)
     carriers |= usage_carriers
-
-    def rows(shas: Sequence[str]) -> list[CommitRow]:
-        wanted = set(shas)
-        spend: dict[str, Acc] = {}
-        models: dict[str, dict[str, int]] = {}
-        first: dict[str, str] = {}
-        for i in chosen(wanted):
-            home = homes[i]
-            usage: Usage = facts[i]  # type: ignore[assignment]
-            rates = atto_pricer(usage.model, usage.tier)
-            cost = 0 if rates is None else atto_cost(rates, usage)
-            acc = spend.setdefault(home, _new())
-            total = usage.total
-            for slot, value in enumerate(
-                (
-                    usage.input,
-                    usage.output,
-                    usage.cache_read,
-                    usage.cache_write,
-                    usage.reasoning,
-                    cost,
-                    total if rates is None else 0,
-                    1,
-                    total if usage.fidelity == "estimated" else 0,
-                    total if usage.fidelity == "manual" else 0,
-                )
-            ):
-                acc[slot] += value
-            per_model = models.setdefault(home, {})
-            per_model[usage.model] = per_model.get(usage.model, 0) + cost
-            if home not in first or usage.ts < first[home]:
-                first[home] = usage.ts
-        for home, out in counted:
-            if home in wanted:
-                acc = spend.setdefault(home, _new())
-                acc[10] += out.items
-                acc[11] += out.points
-                acc[12] += out.words
-        out_rows = []
-        for sha in shas:
-            acc = spend.get(sha) or _new()
-            meta = info.get(sha)
-            outs = outputs_by_commit.get(sha, [])
-            stamps = [o.ts for o in outs] + ([first[sha]] if sha in first else [])
-            out_rows.append(
-                CommitRow(
-                    sha=sha,
-                    subject=meta.subject if meta else "",
-                    author=author_of(sha) if sha in outputs_by_commit or meta else "",
-                    ts=meta.ts if meta and meta.ts else min(stamps, default=""),
-                    landed=sha in landed,
-                    bucket=_bucket(acc),
-                    cost_by_model={m: money(c) for m, c in sorted(models.get(sha, {}).items())},
-                    types=tuple(dict.fromkeys(o.type for o in outs)),
-                )
-            )
-        return out_rows
 
     per_commit = sums.per_commit
     # only commits costing at least the top-th cost can be among the top (ties included)
@@ -1051,8 +1079,8 @@ def aggregate(
         by_author=_sorted(by_author),
         by_type=_sorted(by_type),
         by_day=_day_rows(by_day, sums.activity, days),
-        commits=rows([c.sha for c in commits]) if scope.kind == "range" else [],
-        top_commits=rows(costliest),
+        commits=commits_of.rows([c.sha for c in commits]) if scope.kind == "range" else [],
+        top_commits=commits_of.rows(costliest),
         commit_spend=per_commit,
         commit_count=len(carriers.union(info, also_count)),
         commits_with_records=len(carriers),
@@ -1061,7 +1089,7 @@ def aggregate(
         output_records=output_count,
         duplicates=deduped.duplicates,
         superseded=deduped.superseded,
-        unpriced_models=tuple(sorted(sums.unpriced, key=lambda m: (-sums.unpriced[m], m))),
+        unpriced_models=tuple(m for _, m in sorted((-n, m) for m, n in sums.unpriced.items())),
         recorded_cost=sums.recorded_cost,
         recorded_records=sums.recorded_records,
         cost_changed=sums.cost_changed,
