@@ -107,38 +107,13 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def version_line() -> str:
-    """``tokennotes X.Y.Z``, and whether the reporter's hot modules are the mypyc-compiled build
-    (``pyproject.toml``: an opt-in build; a plain install is pure Python)."""
-    from importlib.util import find_spec
-
-    spec = find_spec("tokennotes.reporter.aggregate")
-    origin = "" if spec is None else spec.origin or ""
-    compiled = bool(origin) and not origin.endswith(".py")
-    return f"tokennotes {__version__}" + (" (reporter compiled with mypyc)" if compiled else "")
-
-
-class _Version(argparse.Action):
-    """``--version``, worked out only when asked for (not on every hook run's startup)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
-        super().__init__(
-            option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
-            help="show the version and exit",
-        )  # fmt: skip
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
-        sys.stdout.write(version_line() + "\n")
-        parser.exit()
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="tokennotes",
         description="What your AI coding agents cost per commit and per pull request, "
         "and what that spend shipped.",
     )
-    parser.add_argument("--version", action=_Version)
+    parser.add_argument("--version", action="version", version=f"tokennotes {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         if only is not None and name != only:
