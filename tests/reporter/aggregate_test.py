@@ -383,9 +383,9 @@ def test_usage_is_summed_in_one_pass_over_the_settled_facts() -> None:
 
 @pytest.mark.parametrize("kind", ["range", "all"])
 def test_aggregate_leaves_no_reference_cycles(kind: str) -> None:
-    """A report runs with the garbage collector paused (``read.paused_gc``), so whatever
-    ``aggregate`` leaves in reference cycles stays alive with every fact it holds. Compiled by
-    mypyc, functions nested in ``aggregate`` did (tests/reporter/compiled_test.py runs this)."""
+    """A report runs with the garbage collector paused and then frozen (``read.paused_gc``), so
+    whatever ``aggregate`` leaves in reference cycles stays alive with every fact it holds (as
+    the functions once nested in it did when compiled with mypyc: docs/report.md, "Speed")."""
     import gc
 
     from tokennotes.reporter.aggregate import CommitInfo, settle

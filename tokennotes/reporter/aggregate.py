@@ -758,9 +758,9 @@ class _Commits:
     """Per-commit views of a scope's facts: a commit's author, its class (what its spend is
     attributed to) and its rows.
 
-    A class rather than functions nested in ``aggregate``: compiled by mypyc (``pyproject.toml``)
-    nested functions share their frame in a reference cycle, which kept every report's facts
-    alive until the next garbage collection.
+    A class rather than functions nested in ``aggregate``: compiled by mypyc, nested functions
+    share their frame in a reference cycle, which a report (with the garbage collector paused,
+    then frozen) would keep alive with every fact it holds.
     """
 
     def __init__(
