@@ -71,3 +71,15 @@ def test_reports_reconcile_with_the_generated_logs(
 def test_demo_refuses_to_overwrite(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", str(demo)]) == 1
     assert "--force" in capsys.readouterr().err
+
+
+def test_headline_counts_in_words() -> None:
+    from tokennotes.demo import headline
+
+    report = {"tokens": {"total": 1200}, "cost_usd": "0.5", "items": 1, "points": 1,
+              "points_per_dollar": "2", "grade": "B", "budget": {"state": "ok"}}  # fmt: skip
+    assert headline(report) == (
+        "1,200 tokens, $0.50, 1 item, 1 point, 2.0 points/$, grade B, budget ok"
+    )
+    report |= {"items": 2, "points": 0}
+    assert ", 2 items, 0 points, " in headline(report)

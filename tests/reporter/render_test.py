@@ -156,3 +156,15 @@ def test_templates_can_be_overridden(
     code = cli.main(["report", "--repo", history["path"], "--format", "markdown", "main~1..main"])
     assert code == 1
     assert "template summary.md.j2" in capsys.readouterr().err
+
+
+def test_one_item_is_not_items(history: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The headline counts in words: C1 shipped one feature, one item of 5 points."""
+    text = _markdown(history, capsys, f"{history['C0']}..{history['C1']}")
+    assert " · 1 item · 5 points · " in text
+    code = cli.main(
+        ["report", "--repo", history["path"], "--format", "table", "--now", NOW,
+         f"{history['C0']}..{history['C1']}"]
+    )  # fmt: skip
+    assert code == 0
+    assert " · 1 item · 5 points · " in capsys.readouterr().out

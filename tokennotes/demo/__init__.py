@@ -311,9 +311,11 @@ def headline(report: Mapping[str, object]) -> str:
     ppd_text = "n/a" if ppd is None else f"{float(str(ppd)):.1f}"
     budget = report.get("budget")
     state = budget.get("state", "") if isinstance(budget, Mapping) else ""
+    items, points = int(str(report["items"])), int(str(report["points"]))
     return (
         f"{int(tokens['total']):,} tokens, ${Decimal(str(report['cost_usd'])):.2f}, "
-        f"{report['items']} items, {report['points']} points, {ppd_text} points/$, "
+        f"{items} item{'' if items == 1 else 's'}, {points} point{'' if points == 1 else 's'}, "
+        f"{ppd_text} points/$, "
         f"grade {report['grade']}, budget {state}"
     )
 

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from tokennotes.reporter.aggregate import NO_OUTPUT, NOT_LANDED, CommitRow
-from tokennotes.reporter.render import compact, pct, usd
+from tokennotes.reporter.render import compact, pct, plural, usd
 from tokennotes.reporter.report import HEATMAP_DAYS, TRAILING_DAYS, Report
 from tokennotes.reporter.score import DayPoint, WeekPoint
 
@@ -423,7 +423,7 @@ def draw_dashboard(report: Report, *, theme: str = "light") -> Chart:
         fig.suptitle(
             _label(
                 f"tokennotes · {report.title}: {compact(total.total)} tokens · "
-                f"{usd(total.cost)} · {report.score.items} items · grade "
+                f"{usd(total.cost)} · {plural(report.score.items, 'item')} · grade "
                 f"{report.score.grade or 'n/a'}",
                 120,
             ),

@@ -18,7 +18,7 @@ from typing import Any
 
 from tokennotes.reporter.aggregate import Bucket, CommitRow
 from tokennotes.reporter.gate import Verdict
-from tokennotes.reporter.render import build_view, compact, decimal, num, pct, usd
+from tokennotes.reporter.render import build_view, compact, decimal, num, pct, plural, usd
 from tokennotes.reporter.report import Report
 
 JSON_SCHEMA = 1
@@ -273,8 +273,8 @@ def render_table(report: Report) -> str:
     total = agg.total
     out = [
         f"tokennotes · {plain(report.title)}",
-        f"{compact(total.total)} tokens · {usd(total.cost)} · {num(sc.items)} items · "
-        f"{num(sc.points)} points · {decimal(sc.points_per_dollar)} points/$ · "
+        f"{compact(total.total)} tokens · {usd(total.cost)} · {plural(sc.items, 'item')} · "
+        f"{plural(sc.points, 'point')} · {decimal(sc.points_per_dollar)} points/$ · "
         f"grade {sc.grade or 'n/a'} · budget {report.budget.state.value}",
     ]
     if total.estimated or total.manual:
