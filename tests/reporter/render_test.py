@@ -168,3 +168,13 @@ def test_one_item_is_not_items(history: dict[str, str], capsys: pytest.CaptureFi
     )  # fmt: skip
     assert code == 0
     assert " · 1 item · 5 points · " in capsys.readouterr().out
+
+
+def test_the_burn_line_says_which_days_it_counts(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Over more than 7 days, the peak and the active days are those of the whole series, and
+    the line says so (a peak outside the last 7 days read as one of them)."""
+    text = _markdown(history, capsys, "--since", "2026-11-12", "--until", "2026-11-22")
+    line = next(x for x in text.splitlines() if x.startswith("Last 7 days "))
+    assert line.endswith(" · last 11 days: 5 active days, peak 2026-11-17 (27k)"), line
