@@ -532,6 +532,11 @@ def test_embed_json_escapes_what_could_end_the_block() -> None:
     assert json.loads(text) == value
 
 
+def test_embed_json_drops_bidirectional_controls() -> None:
+    text = dashboard.embed_json({"subject": "fix \u202eexe.txt\u202c \u2066a\u2069"})
+    assert json.loads(text) == {"subject": "fix exe.txt a"}
+
+
 # --------------------------------------------------------------------------- the command
 
 

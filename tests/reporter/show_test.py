@@ -166,3 +166,20 @@ def test_show_never_imports_matplotlib(repo: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_receipt_is_safe_for_a_terminal() -> None:
+    """A note is written by whoever can push the notes ref: escape sequences, line breaks and
+    bidirectional controls in its strings (or the commit's subject) must not reach a terminal."""
+    text = note(
+        usage(model="m\x1b]0;pwned\x07\x1b[2J", agent="claude\u202e"),
+        output(rule="x\ny", type="feature\x9b31m"),
+    )
+    receipt = build_receipt(text, commit="c" * 40, subject="fix\x1b[31m red\r\nforged line")
+    shown = render_receipt(receipt)
+    assert not {c for c in shown if ord(c) < 32 and c != "\n"}
+    assert "\x9b" not in shown and "\u202e" not in shown
+    assert "m?]0;pwned??[2J" in shown and "fix?[31m red??forged line" in shown
+    assert shown.count("\n") == render_receipt(
+        build_receipt(note(usage(), output()), commit="c" * 40)
+    ).count("\n")

@@ -60,6 +60,7 @@ from tokennotes.reporter.score import (
     grade_for,
     ratio,
 )
+from tokennotes.text import BIDI_CONTROLS
 
 HELP = "write a self-contained HTML dashboard of this repository's AI spend"
 DEFAULT_OUTPUT = "tokennotes-dashboard.html"
@@ -76,9 +77,10 @@ _COST_PLACES = Decimal("1e-9")  # cost per row in the page's JSON (sums shown in
 _CSP_PLACEHOLDER = "__TOKENNOTES_CSP__"
 _BLOCK = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 # JSON inside <script>: no "<", ">" or "&" may appear raw (no "</script>", no "<!--"); U+2028/9
-# are escaped for old JavaScript parsers.
+# are escaped for old JavaScript parsers; bidirectional controls are dropped from every string.
 _JSON_ESCAPES = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+    | dict.fromkeys(map(chr, BIDI_CONTROLS), "")
 )
 
 DashboardData = dict[str, Any]  # the JSON the page reads (see the module doc)

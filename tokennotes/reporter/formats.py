@@ -18,8 +18,17 @@ from typing import Any
 
 from tokennotes.reporter.aggregate import Bucket, CommitRow
 from tokennotes.reporter.gate import Verdict
-from tokennotes.reporter.render import build_view, compact, decimal, num, pct, plural, usd
+from tokennotes.reporter.render import (
+    build_view,
+    compact,
+    decimal,
+    num,
+    pct,
+    plural,
+    usd,
+)
 from tokennotes.reporter.report import Report
+from tokennotes.text import plain
 
 JSON_SCHEMA = 1
 CSV_FIELDS = (
@@ -245,14 +254,6 @@ def render_csv(report: Report) -> str:
     for c in commits:
         writer.writerow(_csv_row("commit", c.sha, c.bucket))
     return out.getvalue()
-
-
-_TERMINAL = {c: "?" for c in (*range(32), 127, *range(0x80, 0xA0))}
-
-
-def plain(value: object) -> str:
-    """Text safe for a terminal: control characters (escape sequences) become ``?``."""
-    return str(value).translate(_TERMINAL)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:

@@ -24,6 +24,7 @@ from tokennotes.pricing import format_usd
 from tokennotes.reporter.aggregate import NO_OUTPUT, NOT_LANDED, Bucket, CommitRow
 from tokennotes.reporter.report import Report
 from tokennotes.reporter.score import ratio
+from tokennotes.text import BIDI_CONTROLS
 
 if TYPE_CHECKING:
     import jinja2
@@ -47,13 +48,15 @@ _MD_TABLE.update(
         0x7F: " ",
         0x2028: " ",
         0x2029: " ",
+        **dict.fromkeys(BIDI_CONTROLS, ""),
     }
 )
 
 
 def md(value: object) -> str:
     """Text safe inside markdown (tables included) and HTML: markup characters escaped,
-    control characters and line breaks turned into spaces, ``@`` kept from mentioning."""
+    control characters and line breaks turned into spaces, bidirectional controls dropped,
+    ``@`` kept from mentioning."""
     return str(value).translate(_MD_TABLE)
 
 

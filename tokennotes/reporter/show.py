@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from tokennotes.errors import TokennotesError
 from tokennotes.record import OutputRecord, Tokens, UsageRecord, dedupe, parse_note
+from tokennotes.text import plain
 
 HELP = "one commit's receipt: tokens, cost, what it shipped, points"
 
@@ -210,7 +211,7 @@ def _table(
 
 
 def render_receipt(receipt: Receipt) -> str:
-    """The receipt as a plain-text table."""
+    """The receipt as a plain-text table, safe for a terminal."""
     out = [f"commit  {receipt.commit}  {receipt.subject}".rstrip()]
     meta = [receipt.ts.replace("T", " ").replace("Z", " UTC") if receipt.ts else ""]
     if receipt.author:
@@ -291,7 +292,8 @@ def render_receipt(receipt: Receipt) -> str:
     out.extend(["", summary])
     if receipt.skipped:
         out.append(f"skipped {receipt.skipped} unreadable line(s): {'; '.join(receipt.errors[:3])}")
-    return "\n".join(out) + "\n"
+    # every line through ``plain``: a note's strings may hold escape sequences and line breaks
+    return "\n".join(map(plain, out)) + "\n"
 
 
 # -- the command ------------------------------------------------------------------------------
