@@ -89,3 +89,17 @@ def test_helpers() -> None:
     assert money_str(None) is None
     assert plain("a\x1b]0;x\x07b\u009b") == "a?]0;x?b?"
     assert plain("fix \u202eexe.txt\u202c \u2067x\u2069") == "fix ?exe.txt? ?x?"
+
+
+def test_csv_names_never_run_as_formulas() -> None:
+    from tokennotes.reporter.formats import csv_text
+
+    assert csv_text('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
+    for name in ("+1", "-2", "@SUM(A1)", "\tx", "\rx"):
+        assert csv_text(name) == "'" + name
+    for name in ("claude-sonnet-4-5", "dev@example.com", "2026-11-16", ""):
+        assert csv_text(name) == name
+    from tokennotes.reporter.aggregate import Bucket
+    from tokennotes.reporter.formats import _csv_row
+
+    assert _csv_row("model", "=cmd|' /C calc'!A0", Bucket())[1] == "'=cmd|' /C calc'!A0"

@@ -211,10 +211,19 @@ def render_json(report: Report) -> str:
     return json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n"
 
 
+# a cell a spreadsheet would read as a formula (CSV injection): names come from notes
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """A name for a CSV cell: one a spreadsheet would run as a formula gets a leading ``'``."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def _csv_row(dimension: str, name: str, b: Bucket) -> list[object]:
     return [
         dimension,
-        name,
+        csv_text(name),
         b.input,
         b.output,
         b.cache_read,
