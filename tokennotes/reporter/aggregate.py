@@ -758,9 +758,9 @@ class _Commits:
     """Per-commit views of a scope's facts: a commit's author, its class (what its spend is
     attributed to) and its rows.
 
-    A class rather than functions nested in ``aggregate``: compiled by mypyc, nested functions
-    share their frame in a reference cycle, which a report (with the garbage collector paused,
-    then frozen) would keep alive with every fact it holds.
+    A class rather than functions nested in ``aggregate``: nested functions that call one another
+    can hold their frame in a reference cycle (compiled with mypyc they did, docs/report.md), and
+    a report frees nothing caught in one: it pauses the garbage collector, then freezes it.
     """
 
     def __init__(
