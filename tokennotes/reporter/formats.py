@@ -18,15 +18,7 @@ from typing import Any
 
 from tokennotes.reporter.aggregate import Bucket, CommitRow
 from tokennotes.reporter.gate import Verdict
-from tokennotes.reporter.render import (
-    build_view,
-    compact,
-    decimal,
-    num,
-    pct,
-    plural,
-    usd,
-)
+from tokennotes.reporter.render import build_view, compact, decimal, num, pct, plural, usd
 from tokennotes.reporter.report import Report
 from tokennotes.text import plain
 
