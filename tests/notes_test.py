@@ -529,20 +529,41 @@ class _Trickle:
 def _batch_output(bodies: list[bytes]) -> bytes:
     out = []
     for n, body in enumerate(bodies):
-        out.append(b"%040x %d %040x\n%s\n" % (n, len(body), 1000 + n, body))
+        out.append(b"%d %040x\n%s\n" % (len(body), 1000 + n, body))  # as read_all_notes asks
     return b"".join(out)
+
+
+def _notes_of(stream: _Trickle) -> list[tuple[str, str]]:
+    chunks = notes._batch_chunks(stream)  # type: ignore[arg-type]
+    return [(obj, text[start:stop]) for text, spans in chunks for obj, start, stop in spans]
 
 
 @pytest.mark.parametrize("sizes", [[], [1], [2, 7, 1, 300], [4096]])
 def test_batch_output_is_parsed_across_any_read_boundaries(sizes: list[int]) -> None:
     bodies = [b"", b"{}\n", "é\n".encode() * 500, b"x 12 y\n" * 3, b"z" * 70_000 + b"\n"]
     data = _batch_output(bodies[:2]) + b"%040x missing\n" % 99 + _batch_output(bodies[2:])
-    pairs = list(notes._parse_batch(_Trickle(data, sizes)))  # type: ignore[arg-type]
+    pairs = _notes_of(_Trickle(data, sizes))
     assert [body for _, body in pairs] == [b.decode() for b in bodies]
     assert [rest for rest, _ in pairs] == [f"{1000 + n:040x}" for n in (0, 1, 0, 1, 2)]
+
+
+def test_the_notes_of_one_ascii_read_share_a_text_and_others_get_their_own() -> None:
+    ascii_notes = _batch_output([b"{}\n", b"a\nb\n", b"c"])
+    chunks = list(notes._batch_chunks(_Trickle(ascii_notes, [])))  # type: ignore[arg-type]
+    assert len(chunks) == 1
+    text, spans = chunks[0]
+    assert [text[start:stop] for _, start, stop in spans] == ["{}\n", "a\nb\n", "c"]
+
+    mixed = _batch_output([b"{}\n", "caf\u00e9\n".encode(), b"\xff\n"])
+    chunks = list(notes._batch_chunks(_Trickle(mixed, [])))  # type: ignore[arg-type]
+    assert [(text, [(obj[-1], a, b) for obj, a, b in spans]) for text, spans in chunks] == [
+        ("{}\n", [("8", 0, 3)]),
+        ("caf\u00e9\n", [("9", 0, 5)]),
+        ("\ufffd\n", [("a", 0, 2)]),  # not UTF-8: replaced, never an exception
+    ]
 
 
 def test_truncated_batch_output_is_an_error_not_a_short_read() -> None:
     data = _batch_output([b"{}\n", b"0123456789\n"])
     with pytest.raises(notes.GitError, match="truncated"):
-        list(notes._parse_batch(_Trickle(data[:-5], [3])))  # type: ignore[arg-type]
+        _notes_of(_Trickle(data[:-5], [3]))

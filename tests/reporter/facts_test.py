@@ -273,3 +273,40 @@ def test_a_reader_keeps_one_string_per_name() -> None:
     assert u2_fact.host is u1_fact.host and u2_fact.agent is u1_fact.agent
     assert o2_fact.type == O1.type and o2_fact.type is o1_fact.type
     assert o2_fact.author is o1_fact.author and o2_fact.branch is o1_fact.branch
+
+
+def test_notes_parsed_in_place_match_notes_parsed_one_by_one() -> None:
+    """``add_spans`` reads many notes of one text (a read of ``cat-file --batch``) in place;
+    whatever the lines, the result is that of reading each note on its own."""
+    rng = random.Random(7)
+    leap = dump_record(U1).replace(U1.ts, "2028-02-29T10:00:00Z")
+    not_leap = dump_record(U4).replace(U4.ts, "2026-02-29T10:00:00Z")  # a bad line
+    kinds = [
+        dump_record(U1), dump_record(O1), dump_record(U4), dump_record(O5B), leap, not_leap,
+        dump_record(U1) + "\r", "  " + dump_record(O1), "", "not json", '{"v":9}',
+        json.dumps(json.loads(dump_record(U4)), indent=None),  # spaces: the JSON path
+    ]  # fmt: skip
+    notes = []
+    for n in range(60):
+        lines = rng.choices(kinds, k=rng.randrange(0, 5))
+        text = "\n".join(lines) + rng.choice(("\n", "", "\n\n"))
+        notes.append((f"{n % 23:040x}", text))
+    one_by_one = parse_notes(notes)
+    reader = FactReader()
+    text, spans, pos = "", [], 0
+    for sha, note in notes:  # as the chunk reader frames them: a header, the note, a newline
+        header = f"{sha} {len(note)} blob\n"
+        text += header + note + "\n"
+        spans.append((sha, pos + len(header), pos + len(header) + len(note)))
+        pos = len(text)
+    reader.add_spans(text, spans)
+    assert reader.result() == one_by_one
+    seen: dict[str, Usage | Output] = {}  # the rule itself: each line on its own, first id wins
+    for _, note in notes:
+        for line in note.split("\n"):
+            fact = _got(line.strip()) if line.strip() else None
+            if fact is not None:
+                seen.setdefault(fact.id, fact)
+    assert one_by_one.records == list(seen.values())
+    assert one_by_one.skipped and one_by_one.duplicates
+    assert any(f.ts.startswith("2028-02-29") for f in one_by_one.records)

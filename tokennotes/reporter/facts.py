@@ -63,6 +63,7 @@ _N = r"(0|[1-9][0-9]{0,14})"
 _S_ = r'"[^"\\\x00-\x1f]*"'  # _S and _N matched but not captured (a kept group costs a string)
 _N_ = r"(?:0|[1-9][0-9]{0,14})"
 _T = f'"({_TS})"'
+_EOL = r"(?:\n|\Z)"  # a line ends at a newline or where the text (or its note) does
 _USAGE_LINE = re.compile(
     r'\{"agent":'
     + _S
@@ -102,7 +103,8 @@ _USAGE_LINE = re.compile(
     + r'\},"ts":'
     + _T
     + r',"v":1\}'
-).fullmatch
+    + _EOL
+).match
 _OUTPUT_LINE = re.compile(
     r'\{"author":'
     + _S
@@ -131,7 +133,8 @@ _OUTPUT_LINE = re.compile(
     + r',"v":1,"words":'
     + _N
     + r"\}"
-).fullmatch
+    + _EOL
+).match
 # the C scanner behind json.loads, without its Python wrappers (a third of the cost of a line)
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _MAX_ERRORS = 50
@@ -453,18 +456,22 @@ def _decode(line: str) -> object:
     return obj
 
 
-def _canonical_fact(line: str, names: dict[str, str]) -> Fact | None:
-    """The fact of a line in the hooks' exact canonical form, or None for any other line.
+def _fact_at(
+    text: str, pos: int, stop: int, names: dict[str, str], leap: bool
+) -> tuple[Fact, int] | None:
+    """The fact of the line at ``text[pos:]`` when it is in the hooks' exact canonical form,
+    and where the next line starts; None for any other line. Lines end at a newline or at
+    ``stop`` (the note's end). ``leap``: whether the text holds "-02-29T" at all.
 
     Its names (agent, model, host, output type, author, …) are kept once per value in ``names``
     (a reader's): 50k notes repeat a few dozen names 690,000 times, and one string per value
     took the facts from 126 to 87 MB there and the usage sums ~10 % faster, for ~2 % more parsing.
     """
-    m = _USAGE_LINE(line)  # fails at the third character of any other line
+    m = _USAGE_LINE(text, pos, stop)  # fails at the third character of any other line
     if m is not None:
         (agent, cost, fidelity, first, host, id_, last, model, price_table, tier, read, write,
          one_hour, inp, out, reasoning, ts) = m.groups()  # fmt: skip
-        if "-02-29T" in line and not (_real(ts) and _real(first) and _real(last)):
+        if leap and not (_real(ts) and _real(first) and _real(last)):
             return None  # 29 February of a common year: the slow path decides
         name = names.setdefault
         return _tuple(  # Usage(...) without the Python-level __new__ of a NamedTuple
@@ -489,11 +496,11 @@ def _canonical_fact(line: str, names: dict[str, str]) -> Fact | None:
                 name(price_table, price_table),
                 (),
             ),
-        )
-    m = _OUTPUT_LINE(line)
+        ), m.end()
+    m = _OUTPUT_LINE(text, pos, stop)
     if m is not None:
         author, branch, commit, id_, items, points, ts, type_, words = m.groups()
-        if "-02-29T" in line and not _real(ts):
+        if leap and not _real(ts):
             return None
         name = names.setdefault
         return _tuple(
@@ -510,15 +517,20 @@ def _canonical_fact(line: str, names: dict[str, str]) -> Fact | None:
                 commit,
                 (),
             ),
-        )
+        ), m.end()
     return None
 
 
 def parse_fact(line: str) -> Fact:
     """Parse one note line (stripped); raise ``RecordError`` naming the key and the reason."""
-    fact = _canonical_fact(line, {})
-    if fact is not None:
-        return fact
+    found = _fact_at(line, 0, len(line), {}, "-02-29T" in line)
+    if found is not None and found[1] == len(line):
+        return found[0]
+    return _parse_slow(line)
+
+
+def _parse_slow(line: str) -> Fact:
+    """``parse_fact`` for a line that is not in the canonical form."""
     try:
         obj = _decode(line)
     except json.JSONDecodeError as exc:
@@ -540,36 +552,48 @@ class FactReader:
         self.skipped = 0
         self.errors: list[str] = []
         self._index: dict[str, int] = {}
-        self._names: dict[str, str] = {}  # one string per name (see _canonical_fact)
+        self._names: dict[str, str] = {}  # one string per name (see _fact_at)
 
     def add(self, sha: str, text: str) -> None:
+        """Parse the note ``text`` of commit ``sha``."""
+        self.add_spans(text, [(sha, 0, len(text))])
+
+    def add_spans(self, text: str, spans: Iterable[tuple[str, int, int]]) -> None:
+        """Parse the notes ``text[start:stop]`` of each ``(commit, start, stop)`` of ``spans``,
+        in place (``notes.read_all_note_chunks`` reads them so)."""
         index, facts, homes, names = self._index, self.facts, self.homes, self._names
-        for line in text.split("\n"):
-            if not line:  # the note's last newline, blank lines
-                continue
-            fact = _canonical_fact(line, names)  # parse_fact's fast path, without its call
-            if fact is None:
-                line = line.strip()
-                if not line:
+        leap = "-02-29T" in text
+        for sha, pos, stop in spans:
+            while pos < stop:
+                found = _fact_at(text, pos, stop, names, leap)
+                if found is not None:
+                    fact, pos = found
+                else:
+                    end = text.find("\n", pos, stop)
+                    if end < 0:
+                        end = stop
+                    line = text[pos:end].strip()
+                    pos = end + 1
+                    if not line:  # blank lines
+                        continue
+                    try:
+                        fact = _parse_slow(line)
+                    except RecordError as exc:
+                        self.skipped += 1
+                        if len(self.errors) < _MAX_ERRORS:
+                            self.errors.append(f"{sha[:12]}: {exc}")
+                        continue
+                count = len(facts)
+                i = index.setdefault(fact.id, count)
+                if i == count:
+                    facts.append(fact)
+                    homes.append(sha)
                     continue
-                try:
-                    fact = parse_fact(line)
-                except RecordError as exc:
-                    self.skipped += 1
-                    if len(self.errors) < _MAX_ERRORS:
-                        self.errors.append(f"{sha[:12]}: {exc}")
-                    continue
-            count = len(facts)
-            i = index.setdefault(fact.id, count)
-            if i == count:
-                facts.append(fact)
-                homes.append(sha)
-                continue
-            self.duplicates += 1
-            if sha != homes[i]:
-                others = self.carriers.setdefault(i, [])
-                if sha not in others:
-                    others.append(sha)
+                self.duplicates += 1
+                if sha != homes[i]:
+                    others = self.carriers.setdefault(i, [])
+                    if sha not in others:
+                        others.append(sha)
 
     def result(self) -> Parsed:
         return Parsed(

@@ -202,10 +202,10 @@ def read_all(repo: Path, ref: str) -> tuple[Parsed, int]:
     """The facts of every note on ``ref`` and how many notes there were."""
     reader = FactReader()
     count = 0
-    add = reader.add
-    for sha, text in notes.read_all_notes(repo, ref):
-        add(sha, text)
-        count += 1
+    add = reader.add_spans
+    for text, spans in notes.read_all_note_chunks(repo, ref):
+        add(text, spans)
+        count += len(spans)
     return reader.result(), count
 
 
