@@ -57,7 +57,7 @@ def test_canonical_lines_take_the_fast_path() -> None:
     fact = parse_fact(dump_record(U1))
     assert fact == Usage(
         U1.id, U1.ts, "claude", "acme-large", "exact", "0a1b2c3d", "", "2026-11-16T09:30:00Z",
-        U1.ts, 1000, 2000, 10000, 4000, 0, 0, "0.043", "test", (),
+        U1.ts, 1000, 2000, 10000, 4000, 0, 0, "0.043", (),
     )  # fmt: skip
     assert parse_fact(dump_record(O1)) == Output(
         O1.id, O1.ts, "feature", 1, 5, 0, "dev@example.com", "main", "", ()

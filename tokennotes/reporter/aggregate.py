@@ -578,7 +578,7 @@ class UsageSums:
                 continue
             # one unpacking instead of twenty attribute lookups
             (_, ts, agent, model, fidelity, host, tier, first, last, inp, out, read, write,
-             reasoning, one_hour, recorded, _, _) = fact  # fmt: skip
+             reasoning, one_hour, recorded, _) = fact  # fmt: skip
             if windowed and not (since <= ts[:19] < until):
                 continue
             day = ts[:10] if utc_days else self.days.day(ts)

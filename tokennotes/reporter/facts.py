@@ -83,7 +83,7 @@ _USAGE_LINE = re.compile(
     + r',"model":'
     + _S
     + r',"price_table":'
-    + _S
+    + _S_
     + r',"session":'
     + _S_
     + r'(?:,"tier":'
@@ -160,7 +160,6 @@ class Usage(NamedTuple):
     reasoning: int
     cache_write_1h: int
     cost_usd: str | None  # the recorded cost as a plain decimal string, None if unpriced then
-    price_table: str
     supersedes: tuple[str, ...]
 
     @property
@@ -340,7 +339,6 @@ def _fast_usage(obj: dict[str, Any]) -> Usage | None:
         reasoning,
         one_hour,
         cost,
-        price_table,
         superseded,
     )
 
@@ -404,7 +402,6 @@ def fact_from_record(record: UsageRecord | OutputRecord) -> Fact:
             t.reasoning,
             t.cache_write_1h,
             None if record.cost_usd is None else format(record.cost_usd, "f"),
-            record.price_table,
             record.supersedes,
         )
     return Output(
@@ -469,7 +466,7 @@ def _fact_at(
     """
     m = _USAGE_LINE(text, pos, stop)  # fails at the third character of any other line
     if m is not None:
-        (agent, cost, fidelity, first, host, id_, last, model, price_table, tier, read, write,
+        (agent, cost, fidelity, first, host, id_, last, model, tier, read, write,
          one_hour, inp, out, reasoning, ts) = m.groups()  # fmt: skip
         if leap and not (_real(ts) and _real(first) and _real(last)):
             return None  # 29 February of a common year: the slow path decides
@@ -493,7 +490,6 @@ def _fact_at(
                 int(reasoning),
                 int(one_hour) if one_hour else 0,
                 cost,
-                name(price_table, price_table),
                 (),
             ),
         ), m.end()
