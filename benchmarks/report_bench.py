@@ -324,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             ]
             for label, ms in rows:
                 print(f"  {label:32} {ms:8.1f} ms  {ms / floor:5.2f}x floor")
+            spread = " ".join(f"{a / f:.2f}" for a, f in zip(alls, floors, strict=True))
+            print(f"  {'all history, ratio per round':32} {spread}")
             print(
                 f"  {'markdown + dashboard PNG':32} {extra:8.1f} ms  (markdown "
                 f"{render['markdown']:.0f} ms, chart {render['chart']:.0f} ms, imports included)"
