@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git
+from tests.reporter.history_test import O1, U1, output
 from tokennotes.errors import TokennotesError
 from tokennotes.globs import match_glob
+from tokennotes.record import dump_record, make_id
 from tokennotes.reporter import read
+from tokennotes.reporter.facts import Output, parse_notes
 
 
 def test_default_branch_detection(repo: Path) -> None:
@@ -92,3 +95,28 @@ def test_pipeline_counts_files_and_words(repo: Path) -> None:
     assert pipeline.paths == ("drafts/a.md", "drafts/b.md")
     assert read.read_pipeline(repo, "HEAD", ()).files == 0
     assert read.read_pipeline(repo, "f" * 40, ("drafts/**",)).files == 0
+
+
+def test_read_all_parses_what_git_gives_as_each_note_would_be_parsed(repo: Path) -> None:
+    """The reader parses each read of ``cat-file --batch`` in place; a read holding a non-ASCII
+    byte gives each note its own text. Either way the facts are those of every note parsed on
+    its own, from ``git notes show``."""
+    u1, o1 = dump_record(U1), dump_record(O1)
+    accented = dump_record(output("o-accent", O1.ts, "docs", 1, 2, author="jos\u00e9@example.com"))
+    lines = [u1, o1, accented, "not json", "", u1 + "\r", '{"v":9}']
+    for ref, pick in (("refs/notes/ascii", (0, 1, 3, 5, 6)), ("refs/notes/mixed", (0, 1, 2, 3, 4))):
+        texts = {}
+        for n in range(12):
+            git(repo, "commit", "-q", "--allow-empty", "-m", f"{ref} {n}")
+            sha = git(repo, "rev-parse", "HEAD").strip()
+            body = "\n".join(lines[i] for i in pick[: 1 + n % len(pick)]) + "\n"
+            body = body.replace(U1.id, make_id("u", ref, str(n % 5)))  # copies across commits
+            git(repo, "notes", f"--ref={ref}", "add", "-F", "-", sha, input=body)
+            texts[sha] = git(repo, "notes", f"--ref={ref}", "show", sha)
+        parsed, count = read.read_all(repo, ref)
+        assert count == len(texts)
+        # git lists notes by commit id: parse them one by one in that order
+        expected = parse_notes(sorted(texts.items()))
+        assert parsed == expected
+        assert parsed.records and parsed.skipped and parsed.duplicates
+    assert any(f.author == "jos\u00e9@example.com" for f in parsed.records if isinstance(f, Output))
