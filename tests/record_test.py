@@ -129,6 +129,11 @@ def test_one_hour_cache_write_is_kept_only_when_present() -> None:
             '"tokens":{},"cost_usd":1.5}',
             "cost_usd",
         ),
+        (  # 10**11 characters written out: a bad line, not a report out of memory
+            '{"v":1,"kind":"usage","id":"x","ts":"t","agent":"a","model":"m","fidelity":"exact",'
+            '"tokens":{},"cost_usd":"1e-99999999999"}',
+            "cost_usd",
+        ),
         (
             '{"v":1,"kind":"usage","ts":"t","agent":"a","model":"m","fidelity":"exact","tokens":{}}',
             "id",

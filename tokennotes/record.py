@@ -38,6 +38,9 @@ SCHEMA_VERSION = 1
 # No record counts (or costs) this much: a number at or past it makes the line a bad one, and
 # keeps a report's sums of many records within the 28 digits of Decimal arithmetic.
 COUNT_LIMIT = 10**15
+# A cost has at most this many decimal places: "1e-99999999999" is a valid decimal, but written
+# out in plain digits (as reports and notes keep costs) it would take 10^11 characters.
+COST_PLACES = 40
 FIDELITIES = ("exact", "estimated", "manual")
 TOKEN_FIELDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 
@@ -530,6 +533,8 @@ def _cost(obj: Mapping[str, Any]) -> Decimal | None:
         raise RecordError("cost_usd", "must be a finite, non-negative decimal")
     if cost >= COUNT_LIMIT:
         raise RecordError("cost_usd", "must be below 10**15")
+    if cost.as_tuple().exponent < -COST_PLACES:  # type: ignore[operator]  # finite: an int
+        raise RecordError("cost_usd", f"more than {COST_PLACES} decimal places")
     return cost
 
 

@@ -236,13 +236,19 @@ def test_numbers_too_long_for_int_are_skipped_not_raised() -> None:
         output_line.replace('"points":5', f'"points":{limit}'),
         usage_line.replace('"messages":3', f'"messages":{limit}'),
         usage_line.replace('"cost_usd":"0.043"', f'"cost_usd":"{limit}.5"'),
+        # a cost in plain digits is what a fact keeps: 10**11 of them would exhaust memory
+        usage_line.replace('"cost_usd":"0.043"', '"cost_usd":"1e-99999999999"'),
+        usage_line.replace('"cost_usd":"0.043"', '"cost_usd":"0e-41"'),
         usage_line.replace('"input":1000', f'"input":{below}'),
+        usage_line.replace('"cost_usd":"0.043"', '"cost_usd":"1e-40"').replace(U1.id, "tiny"),
     ]
     parsed = parse_notes([(f"{n:040x}", line) for n, line in enumerate(lines)])
-    assert parsed.skipped == 6 and len(parsed.errors) == 6
+    assert parsed.skipped == 8 and len(parsed.errors) == 8
     assert "not JSON" in parsed.errors[0] and "below 10**15" in parsed.errors[2]
-    (kept,) = parsed.records
+    assert "more than 40 decimal places" in parsed.errors[6]
+    kept, tiny = parsed.records
     assert isinstance(kept, Usage) and kept.input == 10**15 - 1
+    assert isinstance(tiny, Usage) and tiny.cost_usd == "0." + "0" * 39 + "1"
     for line in lines[2:]:  # the JSON path (not the canonical one) agrees
         assert _got(json.dumps(json.loads(line), indent=1)) == _got(line)
 

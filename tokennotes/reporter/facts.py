@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from tokennotes.record import (
+    COST_PLACES,
     COUNT_LIMIT,
     FIDELITIES,
     SCHEMA_VERSION,
@@ -310,7 +311,11 @@ def _fast_usage(obj: dict[str, Any]) -> Usage | None:
             number = Decimal(raw_cost)
         except InvalidOperation:
             return None
-        if not number.is_finite() or not 0 <= number < COUNT_LIMIT:
+        if (
+            not number.is_finite()
+            or not 0 <= number < COUNT_LIMIT
+            or number.as_tuple().exponent < -COST_PLACES  # type: ignore[operator]
+        ):
             return None
         cost = format(number, "f")
     tier = ""
