@@ -107,6 +107,7 @@ def test_log_from_a_linked_worktree_shares_the_ledger(repo: Path, tmp_path: Path
         (["--input", "5"], "--model is required"),
         (["--model", "m"], "nothing to log"),
         (["--model", "m", "--input", "-3"], "must not be negative"),
+        (["--model", "m", "--output", str(10**15)], "--output must be below 10**15"),
         (["--model", "m", "--estimate-text", "/nonexistent/chat.txt"], "cannot read"),
     ],
 )

@@ -113,7 +113,8 @@ def test_a_corrupt_state_file_is_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "count"),
     [(5, 5), (-3, 0), (True, 0), (None, 0), (2.9, 2), (float("nan"), 0), (float("inf"), 0),
-     ("42", 42), ("4x", 0), ([1], 0), ("\u00b2", 0), ("\u0661\u0662", 0), ("9" * 5000, 0)],
+     ("42", 42), ("4x", 0), ([1], 0), ("\u00b2", 0), ("\u0661\u0662", 0), ("9" * 5000, 0),
+     (10**15 - 1, 10**15 - 1), (10**15, 0), (1e15, 0), ("9" * 15, 10**15 - 1), ("1" + "0" * 15, 0)],
 )  # fmt: skip
 def test_count_of_coerces_logged_counters(value: object, count: int) -> None:
     assert count_of(value) == count

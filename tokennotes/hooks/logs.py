@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from tokennotes.record import NamedTuple
+from tokennotes.record import COUNT_LIMIT, NamedTuple
 
 TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
@@ -155,13 +155,18 @@ def is_finite(value: float) -> bool:
 
 def count_of(value: Any) -> int:
     """A token counter as logged, as a non-negative int: null, booleans, NaN, infinities and
-    anything else that is not a number count 0; floats are truncated; a string of up to 18 ASCII
-    digits (seen from gateways) is read."""
+    anything else that is not a number count 0; floats are truncated; a string of up to 15 ASCII
+    digits (seen from gateways) is read.
+
+    A count of 10**15 or more (``record.COUNT_LIMIT``) is a garbled counter and counts 0: a
+    record holding it would be a bad line to every reader, and the real counts of its session
+    would be lost with it.
+    """
     if type(value) is int:
-        return value if value > 0 else 0
-    if isinstance(value, float) and is_finite(value) and value > 0:
+        return value if 0 < value < COUNT_LIMIT else 0
+    if isinstance(value, float) and is_finite(value) and 0 < value < COUNT_LIMIT:
         return int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
         return int(value)  # str.isdigit() alone takes "²", which int() refuses, and 5,000 digits
     return 0
 

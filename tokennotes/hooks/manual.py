@@ -35,7 +35,15 @@ from tokennotes.hooks.attribute import (
     iso_from_ns,
     repo_dirs,
 )
-from tokennotes.record import NamedTuple, RecordError, Tokens, UsageRecord, make_id, short_hash
+from tokennotes.record import (
+    COUNT_LIMIT,
+    NamedTuple,
+    RecordError,
+    Tokens,
+    UsageRecord,
+    make_id,
+    short_hash,
+)
 
 TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
@@ -271,6 +279,8 @@ def build_entry(args: argparse.Namespace, *, now_ns: int | None = None) -> Pendi
     for name, value in counts.items():
         if value < 0:
             raise TokennotesError(f"--{name.replace('_', '-')} must not be negative")
+        if value >= COUNT_LIMIT:  # every reader would skip the record as a bad line
+            raise TokennotesError(f"--{name.replace('_', '-')} must be below 10**15")
     if not args.model:
         raise TokennotesError("--model is required (the model id, e.g. gpt-5)")
     if not args.agent.strip():
