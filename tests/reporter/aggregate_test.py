@@ -168,6 +168,8 @@ def test_active_hours_in_utc_match_the_time_zone_arithmetic() -> None:
         (B, fact(usage("c", "2026-11-18T12:00:00.750Z", "acme-small", Tokens(input=1),
                        first="2026-11-18T11:59:59.500Z"))),  # fractions: the long way
         (B, fact(output("o", "2026-11-17T17:45:10Z", "fix", 1, 3))),
+        (B, fact(usage("d", "2026-11-20T10:00:00Z", "acme-small", Tokens(input=1),
+                       first="2026-11-21T05:00:00Z"))),  # garbled: it starts after it ends
     ]  # fmt: skip
     deduped = dedupe_facts(pairs)
     rows = {
@@ -180,6 +182,7 @@ def test_active_hours_in_utc_match_the_time_zone_arithmetic() -> None:
     first_day = rows["utc"]["2026-11-16"]
     assert (first_day.first, first_day.hours) == ("00:00", Decimal(33300) / 3600)
     assert rows["utc"]["2026-11-18"].hours == Decimal(1) / 3600
+    assert rows["utc"]["2026-11-20"].hours == 0
 
 
 def test_money_is_exact() -> None:

@@ -735,7 +735,8 @@ def _day_rows(
         span = activity.get(day)
         first = last = ""
         hours = ZERO
-        if span is not None and days.utc and span[1][:10] == day:  # UTC: no time arithmetic
+        # UTC: no time arithmetic (unless a garbled record made the span start after its end)
+        if span is not None and days.utc and span[1][:10] == day and span[0] <= span[1]:
             # whole seconds, as LocalDays.local takes them; the day's start sorts after any
             # fraction of its first second ("...00:00:00.5Z" < "...00:00:00Z"): same seconds
             start_ts = max(span[0], day + "T00:00:00Z")
