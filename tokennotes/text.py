@@ -7,9 +7,10 @@ a terminal gets them through ``plain``.
 
 from __future__ import annotations
 
-# The bidirectional controls (embeddings, overrides, isolates, marks): in a commit subject or a
-# model name they make what a reader sees differ from the text ("Trojan Source").
-BIDI_CONTROLS = (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+# The bidirectional controls (embeddings, overrides, isolates, marks; Unicode's Bidi_Control
+# property): in a commit subject or a model name they make what a reader sees differ from the
+# text ("Trojan Source").
+BIDI_CONTROLS = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 
 # C0 and C1 controls start the escape sequences that retitle, clear or recolour a terminal
 _TERMINAL = {c: "?" for c in (*range(32), 127, *range(0x80, 0xA0), *BIDI_CONTROLS)}

@@ -88,7 +88,7 @@ def test_helpers() -> None:
     assert money_str(Decimal(0)) == "0"
     assert money_str(None) is None
     assert plain("a\x1b]0;x\x07b\u009b") == "a?]0;x?b?"
-    assert plain("fix \u202eexe.txt\u202c \u2067x\u2069") == "fix ?exe.txt? ?x?"
+    assert plain("fix \u202eexe.txt\u202c \u2067x\u2069\u061c") == "fix ?exe.txt? ?x??"
 
 
 def test_csv_names_never_run_as_formulas() -> None:

@@ -88,7 +88,7 @@ def test_pct_signed_num_compact_decimal() -> None:
         ("back\\slash", "back\\\\slash"),
         ("![img](x)", "\\!\\[img\\]\\(x\\)"),
         # bidirectional controls ("Trojan Source": text that reads other than it is) dropped
-        ("fix \u202eexe.txt\u202c \u2066a\u2069 \u200fb", "fix exe\\.txt a b"),
+        ("fix \u202eexe.txt\u202c \u2066a\u2069 \u200fb\u061c", "fix exe\\.txt a b"),
     ],
 )
 def test_md_escapes_markdown_and_html(raw: str, escaped: str) -> None:
