@@ -691,7 +691,7 @@ class UsageSums:
     def _add_rare(self, home: str, day: str, fact: Usage, rates: AttoRates | None) -> None:
         """Count an unpriced, estimated or manual fact straight into the accumulators."""
         self._active(day, fact.first, fact.last)
-        acc = self._sums_of(fact, rates)
+        acc = _sums_of(fact, rates)
         if fact.cost_usd is not None:
             self._add_recorded(fact.cost_usd, None if rates is None else acc[5])
         if rates is None:
@@ -702,25 +702,27 @@ class UsageSums:
             if into is None:
                 table[key] = acc[:]
             else:
-                for slot in range(10):
-                    into[slot] += acc[slot]
+                _merge(into, acc)
 
-    def _sums_of(self, usage: Usage, rates: AttoRates | None) -> Acc:
-        total = usage.total
-        acc = _new()
-        acc[0:10] = [
-            usage.input,
-            usage.output,
-            usage.cache_read,
-            usage.cache_write,
-            usage.reasoning,
-            0 if rates is None else atto_cost(rates, usage),
-            total if rates is None else 0,
-            1,
-            total if usage.fidelity == "estimated" else 0,
-            total if usage.fidelity == "manual" else 0,
-        ]
-        return acc
+
+def _sums_of(usage: Usage, rates: AttoRates | None) -> Acc:
+    """The accumulator of one usage fact (``rates`` None: unpriced)."""
+    total = usage.total
+    return [
+        usage.input,
+        usage.output,
+        usage.cache_read,
+        usage.cache_write,
+        usage.reasoning,
+        0 if rates is None else atto_cost(rates, usage),
+        total if rates is None else 0,
+        1,
+        total if usage.fidelity == "estimated" else 0,
+        total if usage.fidelity == "manual" else 0,
+        0,
+        0,
+        0,
+    ]
 
 
 def _seconds_of_day(ts: str) -> int:
@@ -834,25 +836,9 @@ class _Commits:
         for i in self.chosen(wanted):
             home = self.homes[i]
             usage: Usage = self.facts[i]  # type: ignore[assignment]
-            rates = self.pricer(usage.model, usage.tier)
-            cost = 0 if rates is None else atto_cost(rates, usage)
-            acc = spend.setdefault(home, _new())
-            total = usage.total
-            for slot, value in enumerate(
-                (
-                    usage.input,
-                    usage.output,
-                    usage.cache_read,
-                    usage.cache_write,
-                    usage.reasoning,
-                    cost,
-                    total if rates is None else 0,
-                    1,
-                    total if usage.fidelity == "estimated" else 0,
-                    total if usage.fidelity == "manual" else 0,
-                )
-            ):
-                acc[slot] += value
+            sums = _sums_of(usage, self.pricer(usage.model, usage.tier))
+            _merge(spend.setdefault(home, _new()), sums)
+            cost = sums[5]
             per_model = models.setdefault(home, {})
             per_model[usage.model] = per_model.get(usage.model, 0) + cost
             if home not in first or usage.ts < first[home]:
