@@ -3,7 +3,8 @@
 Builds throwaway repositories holding 10k and 50k notes with ``git fast-import`` (bulk setup
 only) and times, per option, reading every (annotated object, note text) pair into Python:
 
-- ``notes.read_all_notes``: what the package ships;
+- ``notes.read_all_notes``: the package's reader (``notes list | cat-file``), one text per
+  note (a report parses ``read_all_note_chunks`` in place instead, without slicing the notes);
 - ``ls-tree | cat-file (thread)``: ``git ls-tree -r`` read by a Python thread that feeds the
   blob ids to one ``git cat-file --batch --buffer`` while the main thread parses its output;
 - ``ls-tree --format | cat-file (OS pipe)``: ``ls-tree`` prints ``<blob> <path>`` straight into
