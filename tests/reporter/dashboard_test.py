@@ -317,6 +317,22 @@ def test_data_sums_every_record_once(repo: Path, history: History) -> None:
     assert sum_rows(data, "usage", "unpriced") == everything["unpriced"]
 
 
+def test_a_shallow_clone_says_what_it_cannot_tell(
+    repo: Path, plain: History, tmp_path: Path
+) -> None:
+    """Past a shallow clone's depth, whether a commit landed is unknown: it counts as landed
+    (as in `tokennotes report`), and the page says so."""
+    clone = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "main", f"file://{repo}", str(clone))
+    git(clone, "fetch", "-q", "origin", f"+{REF}:{REF}")
+    full, shallow = read_dashboard_data(repo, now=NOW), read_dashboard_data(clone, now=NOW)
+    assert shallow["totals"]["tokens"] == full["totals"]["tokens"]
+    assert shallow["totals"]["items"] >= full["totals"]["items"]
+    assert not any("shallow" in problem for problem in full["stats"]["problems"])
+    (notice,) = [problem for problem in shallow["stats"]["problems"] if "shallow" in problem]
+    assert notice.startswith("This clone is shallow: ") and "count as landed" in notice
+
+
 def test_data_per_day_and_fidelity(repo: Path, plain: History) -> None:
     history = plain
     data = read_dashboard_data(repo, now=NOW)

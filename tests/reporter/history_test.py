@@ -357,3 +357,40 @@ def test_bad_range_and_dates_are_messages(
     assert "cannot read the commits" in capsys.readouterr().err
     assert cli.main(["report", "--repo", history["path"], "--since", "last tuesday"]) == 1
     assert "--since: cannot read" in capsys.readouterr().err
+
+
+def test_a_shallow_clone_calls_no_missing_commit_unlanded(
+    history: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CI checks out one commit by default. Whether the commits past a shallow clone's depth
+    landed is unknown: they count as landed, and the report says how many it could not tell
+    (the full clone's numbers are test_window_by_hand's)."""
+    clone = tmp_path / "shallow"
+    source = f"file://{history['path']}"
+    git(tmp_path, "clone", "-q", "--depth", "2", "--branch", "main", source, str(clone))
+    git(clone, "fetch", "-q", "origin", f"+{REF}:{REF}")
+    assert git(clone, "rev-parse", "--is-shallow-repository").strip() == "true"
+    window = ("--since", "2026-11-16", "--until", "2026-11-22")
+    full = report_json(history, *window, capsys=capsys)
+    shallow = report_json({"path": str(clone)}, *window, capsys=capsys)
+    assert full["landing_unknown_commits"] == 0
+    # the clone has C6 and C5; C1, C2, C3, C4a, C4, T1 and T2 carry records and are missing
+    assert shallow["landing_unknown_commits"] == 7
+    assert (shallow["tokens"], shallow["cost_usd"]) == (full["tokens"], full["cost_usd"])
+    # T2 (never landed) counts as landed too: nothing in the clone says otherwise
+    assert "(not landed)" not in shallow["by_type"]
+    assert shallow["cost_without_outcome_usd"] == "0"
+    assert (shallow["items"], shallow["points"]) == (6, 21)
+    assert shallow["pending"] == {"items": 0, "points": 0}
+
+    notice = "This clone is shallow: 7 commits with records are not in it"
+    for form, shown in (("markdown", f"> ⚠️ {notice}"), ("table", f"\n{notice}")):
+        args = ["report", "--format", form, *window, "--now", NOW]
+        assert cli.main([*args, "--repo", str(clone)]) == 0
+        out, err = capsys.readouterr()
+        assert shown in out
+        assert (f"tokennotes: {notice}" in err) == (form != "table")  # not twice on a screen
+        assert "`fetch-depth: 0`" in out
+        assert cli.main([*args, "--repo", history["path"]]) == 0
+        out, err = capsys.readouterr()
+        assert "shallow" not in out + err

@@ -167,6 +167,30 @@ class Deduped:
 _SUPERSEDES = attrgetter("supersedes")
 
 
+class ShallowLanded(frozenset[str]):
+    """The commits reachable from the default branch of a shallow clone, where the history
+    past the clone's depth is missing.
+
+    A commit the clone lacks may have landed or not. ``in`` counts it as landed: a report does
+    not call spend "without outcome" on no evidence (and says how many commits it could not
+    tell, see ``unknown``). Iterating, like ``len``, gives the reachable commits only.
+    """
+
+    present: frozenset[str]  # every commit the clone has
+
+    def __new__(cls, reachable: Iterable[str], present: Iterable[str]) -> ShallowLanded:
+        self = super().__new__(cls, reachable)
+        self.present = frozenset(present)
+        return self
+
+    def __contains__(self, sha: object) -> bool:
+        return frozenset.__contains__(self, sha) or sha not in self.present
+
+    def unknown(self, shas: Iterable[str]) -> set[str]:
+        """The commits of ``shas`` the clone lacks: whether they landed is unknown."""
+        return {sha for sha in shas if sha not in self.present}
+
+
 def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
     """Home each fact on a landed commit when one carries it; drop superseded facts."""
     facts, homes, carriers = parsed.records, list(parsed.homes), dict(parsed.carriers)

@@ -256,6 +256,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         out.write(text)
     for problem in report.errors[:5]:
         print(f"tokennotes: skipped {problem}", file=sys.stderr)
+    if report.landing_unknown and (args.format != "table" or args.output):  # not twice on screen
+        print(f"tokennotes: {report.landing_notice}", file=sys.stderr)
     if args.gate and gate_fails(report.budget, config.budget.mode):
         raise GateFailed(
             f"{report.budget.kind} budget exceeded: spent ${report.budget.spent_usd:.2f}"

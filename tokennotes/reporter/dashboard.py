@@ -44,6 +44,7 @@ from tokennotes.reporter.aggregate import (
     CommitInfo,
     LocalDays,
     Pricer,
+    ShallowLanded,
     atto_cost,
     atto_rates,
     money,
@@ -327,6 +328,11 @@ def build_dashboard_data(
     today = now.astimezone(zone).date().isoformat()
     budget_daily = config.budget.daily
     target_tokens = config.report.daily_target_tokens or budget_daily.tokens
+    notices = []
+    if isinstance(landed, ShallowLanded) and (unknown := len(landed.unknown(commits))):
+        from tokennotes.reporter.report import landing_notice
+
+        notices.append(landing_notice(unknown))
     return {
         "schema": DATA_SCHEMA,
         "repo": repo_name,
@@ -389,7 +395,7 @@ def build_dashboard_data(
             "commits_shown": len(commit_rows),
             "unpriced_models": sorted(unpriced_models, key=lambda m: (-unpriced_models[m], m)),
             "approximate_models": sorted(approximate_models),
-            "problems": list(problems)[:20],
+            "problems": [*problems, *notices][:20],
         },
     }
 

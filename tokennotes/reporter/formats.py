@@ -151,6 +151,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "grade": sc.grade or None,
         "active_hours": _number(sc.active_hours),
         "cost_without_outcome_usd": money_str(agg.unlanded.cost) if scope.kind != "range" else None,
+        "landing_unknown_commits": report.landing_unknown,
         "pending": {"items": agg.pending_items, "points": agg.pending_points},
         "by_model": {k: bucket_json(b, output=False) for k, b in agg.by_model.items()},
         "by_agent": {k: bucket_json(b, output=False) for k, b in agg.by_agent.items()},
@@ -355,6 +356,8 @@ def render_table(report: Report) -> str:
     )
     if report.scope.kind != "range" and agg.unlanded.total:
         out.append(f"cost without outcome (not landed): {usd(agg.unlanded.cost)}")
+    if report.landing_unknown:
+        out.append(report.landing_notice)
     out.append(
         f"{agg.usage_records} usage + {agg.output_records} output records on "
         f"{agg.commits_with_records} of {agg.commit_count} commits; price table "

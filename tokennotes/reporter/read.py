@@ -7,7 +7,10 @@ two run side by side: on 50k commits it takes about 0.2 s, against 0.3 s for a p
 (import included) that would also hold the interpreter (``benchmarks/report_bench.py``).
 
 The default branch is ``report.default_branch`` from the config, else what ``origin/HEAD``
-points at, else ``main``, else ``master``; without one, nothing counts as landed.
+points at, else ``main``, else ``master``; without one, nothing counts as landed. In a shallow
+clone (CI's default checkout) the commits past its depth are missing, and whether they landed
+is unknown: a second ``git rev-list --all`` (notes refs left out) lists what the clone has, and
+a commit it lacks counts as landed (``aggregate.ShallowLanded``).
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import IO
 
 from tokennotes import notes
 from tokennotes.errors import TokennotesError
 from tokennotes.globs import match_glob
-from tokennotes.reporter.aggregate import CommitInfo
+from tokennotes.reporter.aggregate import CommitInfo, ShallowLanded
 from tokennotes.reporter.facts import FactReader, Parsed
 from tokennotes.reporter.score import Pipeline
 
@@ -120,45 +122,76 @@ def default_branch(repo: Path, configured: str | None = None) -> str | None:
     return None
 
 
-class Landed:
-    """The commits reachable from a branch, listed by a ``git rev-list`` running meanwhile.
+class _RevList:
+    """A ``git rev-list`` writing to a temporary file while the notes are read (a file, not a
+    pipe: nobody reads until the notes are parsed, and a full pipe, 64 KiB or 1,600 commits,
+    would stall git until then)."""
 
-    Call it to collect the set; use it as a context manager so that the process is reaped even
-    when the report fails before collecting.
+    def __init__(self, repo: Path, *args: str) -> None:
+        self._out = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            ["git", "rev-list", *args],
+            cwd=repo,
+            stdout=self._out,
+            stderr=subprocess.DEVNULL,
+            env=_env(),
+        )
+
+    def result(self) -> frozenset[str] | None:
+        """The commits listed; None when git failed."""
+        ok = self._proc.wait() == 0
+        self._out.seek(0)
+        listed = frozenset(self._out.read().decode().split()) if ok else None
+        self._out.close()
+        return listed
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._out.close()
+
+
+def is_shallow(repo: Path) -> bool:
+    """Whether the clone is shallow (git keeps its cut-off commits in ``shallow``)."""
+    return os.path.exists(os.path.join(notes.locate(repo).common_dir, "shallow"))
+
+
+class Landed:
+    """The commits reachable from a branch, listed by a ``git rev-list`` running meanwhile
+    (in a shallow clone, with every commit the clone has: see the module doc).
+
+    Call it to collect the set; use it as a context manager so that the processes are reaped
+    even when the report fails before collecting.
     """
 
     def __init__(self, repo: Path, branch: str | None) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._out: IO[bytes] | None = None
+        self._lists: list[_RevList] = []
         self._result: frozenset[str] | None = None if branch else frozenset()
         if branch:
-            # a file, not a pipe: nobody reads until the notes are parsed, and a full pipe
-            # (64 KiB, 1,600 commits) would stall git until then
-            self._out = tempfile.TemporaryFile()
-            self._proc = subprocess.Popen(
-                ["git", "rev-list", "--end-of-options", branch, "--"],
-                cwd=repo,
-                stdout=self._out,
-                stderr=subprocess.DEVNULL,
-                env=_env(),
-            )
+            self._lists.append(_RevList(repo, "--end-of-options", branch, "--"))
+            if is_shallow(repo):
+                # the notes refs' own history (a commit per note written) is no commit of ours
+                self._lists.append(_RevList(repo, "--exclude=refs/notes/*", "--all"))
 
     def __call__(self) -> frozenset[str]:
         if self._result is None:
-            assert self._proc is not None and self._out is not None
-            ok = self._proc.wait() == 0
-            self._out.seek(0)
-            self._result = frozenset(self._out.read().decode().split()) if ok else frozenset()
-            self._out.close()
+            reachable, *present = [listed.result() for listed in self._lists]
+            self._lists = []
+            if reachable is None:
+                self._result = frozenset()
+            elif present and present[0] is not None:
+                self._result = ShallowLanded(reachable, present[0] | reachable)
+            else:
+                self._result = reachable
         return self._result
 
     def close(self) -> None:
-        if self._proc is not None and self._result is None:
-            self._proc.kill()
-            self._proc.wait()
+        for listed in self._lists:
+            listed.close()
+        self._lists = []
+        if self._result is None:
             self._result = frozenset()
-        if self._out is not None:
-            self._out.close()
 
     def __enter__(self) -> Landed:
         return self

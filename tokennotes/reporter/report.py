@@ -25,6 +25,7 @@ from tokennotes.reporter.aggregate import (
     Pricer,
     Rates,
     Scope,
+    ShallowLanded,
     aggregate,
     costly_commits,
     day_totals,
@@ -111,9 +112,14 @@ class Report:
     weeks: tuple[WeekPoint, ...]
     equivalents: tuple[Equivalent, ...]
     approximate_models: tuple[str, ...] = ()
+    landing_unknown: int = 0  # commits with records a shallow clone lacks: counted as landed
     daily_target: int | None = None
     budget_mode: str = "fail"
     charts: tuple[tuple[str, str], ...] = field(default=())  # (alt text, URL) to embed
+
+    @property
+    def landing_notice(self) -> str:
+        return landing_notice(self.landing_unknown)
 
     @property
     def empty(self) -> bool:
@@ -338,6 +344,9 @@ def build_report(
     verdict, verdicts = _budgets(agg, config, overridden)
     costly = costly_commits(agg, tokens=config.alerts.commit_tokens, usd=config.alerts.commit_usd)
     alerts = check_alerts(costly, week_pair, config.alerts)
+    landing_unknown = 0
+    if isinstance(landed, ShallowLanded) and scope.needs_landing:
+        landing_unknown = len(landed.unknown(_carriers(deduped, scope)))
     return Report(
         title=title or _title(scope),
         scope=scope,
@@ -360,9 +369,33 @@ def build_report(
         weeks=tuple(weeks),
         equivalents=tuple(scale_equivalents(agg.total.total)),
         approximate_models=tuple(approximate_models),
+        landing_unknown=landing_unknown,
         daily_target=config.report.daily_target_tokens,
         budget_mode=config.budget.mode,
     )
+
+
+def landing_notice(unknown: int) -> str:
+    """What a shallow clone left unknown (``unknown`` commits with records it lacks), or ""."""
+    if not unknown:
+        return ""
+    many = unknown != 1
+    return (
+        f"This clone is shallow: {unknown:,} commit{'s' if many else ''} with records "
+        f"{'are' if many else 'is'} not in it, so whether {'they' if many else 'it'} landed is "
+        f"unknown; {'they count' if many else 'it counts'} as landed. Fetch the whole history "
+        "to tell (`git fetch --unshallow`; in GitHub Actions, `fetch-depth: 0`)."
+    )
+
+
+def _carriers(deduped: Deduped, scope: Scope) -> set[str]:
+    """The commits carrying the facts of ``scope``."""
+    shas: set[str] = set()
+    for i, fact in enumerate(deduped.facts):
+        if scope.holds(fact.ts):
+            shas.add(deduped.homes[i])
+            shas.update(deduped.carriers.get(i, ()))
+    return shas
 
 
 def _with_details(agg: Aggregate, by_sha: Mapping[str, CommitInfo]) -> Aggregate:
