@@ -28,6 +28,14 @@ def test_default_branch_detection(repo: Path) -> None:
     git(repo.parent, "clone", "-q", str(repo), str(clone))
     git(clone, "branch", "-q", "main")
     assert read.default_branch(clone) == "origin/trunk"  # origin/HEAD first
+    # as actions/checkout leaves a pull request: HEAD detached, no origin/HEAD, no branch
+    ci = repo.parent / "ci"
+    git(repo, "branch", "-q", "main", "trunk")
+    git(repo.parent, "clone", "-q", str(repo), str(ci))
+    git(ci, "checkout", "-q", "--detach")
+    git(ci, "remote", "set-head", "origin", "-d")
+    git(ci, "branch", "-q", "-D", "trunk")
+    assert read.default_branch(ci) == "origin/main"
 
 
 def test_landed_and_branch_commits(repo: Path) -> None:

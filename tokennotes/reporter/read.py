@@ -7,10 +7,11 @@ two run side by side: on 50k commits it takes about 0.2 s, against 0.3 s for a p
 (import included) that would also hold the interpreter (``benchmarks/report_bench.py``).
 
 The default branch is ``report.default_branch`` from the config, else what ``origin/HEAD``
-points at, else ``main``, else ``master``; without one, nothing counts as landed. In a shallow
-clone (CI's default checkout) the commits past its depth are missing, and whether they landed
-is unknown: a second ``git rev-list --all`` (notes refs left out) lists what the clone has, and
-a commit it lacks counts as landed (``aggregate.ShallowLanded``).
+points at, else ``main``, else ``master``, else ``origin/main`` or ``origin/master`` (a CI
+checkout of a pull request has no local branch); without one, nothing counts as landed. In a
+shallow clone (CI's default checkout) the commits past its depth are missing, and whether they
+landed is unknown: a second ``git rev-list --all`` (notes refs left out) lists what the clone
+has, and a commit it lacks counts as landed (``aggregate.ShallowLanded``).
 """
 
 from __future__ import annotations
@@ -118,6 +119,10 @@ def default_branch(repo: Path, configured: str | None = None) -> str | None:
         return name
     for candidate in ("main", "master"):
         if _exists(repo, f"refs/heads/{candidate}"):
+            return candidate
+    # a CI checkout of a pull request: HEAD detached, no origin/HEAD, no local branch
+    for candidate in ("origin/main", "origin/master"):
+        if _exists(repo, f"refs/remotes/{candidate}"):
             return candidate
     return None
 
