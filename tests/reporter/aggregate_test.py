@@ -156,6 +156,21 @@ def test_by_day_uses_local_days_and_activity() -> None:
     assert row.bucket.items == 1
 
 
+def test_active_hours_count_real_hours_across_a_clock_change() -> None:
+    """00:30Z-01:30Z is one hour, though Berlin's clocks jump (29 March) or repeat (25 October)
+    an hour within it."""
+    berlin = LocalDays(ZoneInfo("Europe/Berlin"))
+    pairs = [
+        (A, fact(usage(name, f"{day}T01:30:00Z", "acme-small", Tokens(input=1),
+                       first=f"{day}T00:30:00Z")))
+        for name, day in (("spring", "2026-03-29"), ("autumn", "2026-10-25"))
+    ]  # fmt: skip
+    rows = aggregate(dedupe_facts(pairs), scope=Scope(kind="all"), pricer=pricer, days=berlin)
+    spring, autumn = rows.by_day["2026-03-29"], rows.by_day["2026-10-25"]
+    assert (spring.first, spring.last, spring.hours) == ("01:30", "03:30", 1)
+    assert (autumn.first, autumn.last, autumn.hours) == ("02:30", "02:30", 1)
+
+
 def test_active_hours_in_utc_match_the_time_zone_arithmetic() -> None:
     # UTC days take a string shortcut; London in winter is the same clock through datetime
     london = LocalDays(ZoneInfo("Europe/London"))

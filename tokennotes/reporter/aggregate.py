@@ -773,7 +773,9 @@ def _day_rows(
             start, end = days.local(span[0]), days.local(span[1])
             day_start = datetime.combine(date.fromisoformat(day), datetime.min.time(), days.zone)
             start = max(start, day_start)
-            hours = Decimal(max(0, int((end - start).total_seconds()))) / 3600
+            # instants, not wall clocks: one ZoneInfo on both sides would ignore a DST change
+            elapsed = int(end.timestamp() - start.timestamp())
+            hours = Decimal(max(0, elapsed)) / 3600
             first, last = start.strftime("%H:%M"), end.strftime("%H:%M")
         rows[day] = DayRow(
             day=day, bucket=_bucket(by_day[day]), first=first, last=last, hours=hours
