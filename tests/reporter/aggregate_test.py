@@ -156,6 +156,24 @@ def test_by_day_uses_local_days_and_activity() -> None:
     assert row.bucket.items == 1
 
 
+def test_an_amend_undone_keeps_the_landed_original() -> None:
+    """Commit A landed; amending it made B, whose output record supersedes A's (and git copied
+    A's record onto B); then a reset went back to A. B never landed: A's output stands, and B's
+    own spend is cost without outcome. Where neither landed (an open branch), the newer wins."""
+    original = output("orig", "2026-11-16T10:00:00Z", "feature", 1, 5)
+    amended = output("amended", "2026-11-16T10:05:00Z", "feature", 1, 5, supersedes=(original.id,))
+    spent = usage("amend", "2026-11-16T10:05:00Z", "acme-large", Tokens(output=1000))
+    pairs = [(A, fact(original)), (B, fact(amended)), (B, fact(original)), (B, fact(spent))]
+    undone = dedupe_facts(pairs, landed={A})
+    agg = aggregate(undone, scope=Scope(kind="all"), pricer=pricer, days=UTC)
+    assert (undone.superseded, agg.total.items, agg.pending_items) == (0, 1, 1)
+    assert agg.unlanded.total == 1000 and agg.by_type["feature"].items == 1
+    open_branch = dedupe_facts(pairs)
+    assert open_branch.superseded == 1 and original.id in open_branch.dropped
+    amend = dedupe_facts(pairs, landed={B})  # an amend kept: A is no longer reachable
+    assert amend.superseded == 1 and original.id in amend.dropped
+
+
 def test_active_hours_count_real_hours_across_a_clock_change() -> None:
     """00:30Z-01:30Z is one hour, though Berlin's clocks jump (29 March) or repeat (25 October)
     an hour within it."""

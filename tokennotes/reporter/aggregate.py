@@ -204,9 +204,7 @@ def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
                 homes[i] = sha
                 lands[i] = True
                 break
-    dropped = {old for fact in filter(_SUPERSEDES, facts) for old in fact.supersedes}
-    if dropped:
-        dropped &= {fact.id for fact in facts}
+    dropped = _superseded(facts, lands) if any(filter(_SUPERSEDES, facts)) else set()
     if not dropped:
         return Deduped(
             facts=facts,
@@ -226,6 +224,20 @@ def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
         superseded=len(facts) - len(keep),
         dropped=frozenset(dropped),
     )
+
+
+def _superseded(facts: Sequence[Fact], lands: Sequence[bool]) -> set[str]:
+    """The ids of the facts to drop: each named in the ``supersedes`` of a fact read, unless it
+    landed and that fact did not (an amend undone by a reset: the amended commit never landed,
+    the original did)."""
+    where = {fact.id: i for i, fact in enumerate(facts)}
+    dropped = set()
+    for i, fact in enumerate(facts):
+        for old in fact.supersedes:
+            j = where.get(old)
+            if j is not None and (lands[i] or not lands[j]):
+                dropped.add(old)
+    return dropped
 
 
 def dedupe_facts(
