@@ -104,6 +104,25 @@ def test_window_budgets_judge_each_day_and_week(
     assert data["budgets"][1]["state"] == "ok"
 
 
+def test_a_window_judges_the_whole_week_it_touches(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A weekly budget is per ISO week: a window starting on Thursday still judges the week
+    from Monday (up to the window's end), not only the days it holds."""
+    import json
+
+    _budget(history, "budget:\n  weekly: {tokens: 50000}\n")
+    args = ["report", "--repo", history["path"], "--until", "2026-11-22", "--format", "json",
+            "--now", NOW, "--gate"]  # fmt: skip
+    assert cli.main([*args, "--since", "2026-11-19"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["tokens"]["total"] == 15400  # U7 and U8, on 11-19 and 11-20
+    assert (data["budget"]["state"], data["budget"]["period"]) == ("exceeded", "2026-W47")
+    assert data["budget"]["spent_tokens"] == 60600  # the whole week, from Monday 11-16
+    assert cli.main([*args, "--since", "2026-11-23", "--until", "2026-11-29"]) == 0
+    assert json.loads(capsys.readouterr().out)["budget"]["state"] == "no_data"
+
+
 def test_relative_window_and_time_zone(
     history: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

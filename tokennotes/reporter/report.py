@@ -153,8 +153,15 @@ class Report:
 
 
 def _budgets(
-    agg: Aggregate, config: Config, overridden: bool
+    agg: Aggregate, config: Config, overridden: bool, totals: Mapping[str, Bucket]
 ) -> tuple[Verdict, tuple[Verdict, ...]]:
+    """The verdicts of the budgets that apply, and the one shown.
+
+    A range is judged against the PR budget. A window or all history is judged per day and
+    per ISO week that holds its spend, each period whole up to the scope's end: ``totals``
+    (local day -> spend) reaches 30 days before a window, so a window starting on a Thursday
+    still counts the week's Monday.
+    """
     budget = config.budget
     total = agg.total
     has_data = agg.usage_records > 0
@@ -176,12 +183,13 @@ def _budgets(
     ):
         if not limit.enabled:
             continue
+        touched = {key(day) for day, row in agg.by_day.items() if row.bucket.records}
         periods: dict[str, list[Any]] = {}
-        for day, row in agg.by_day.items():
-            if row.bucket.records:
+        for day, bucket in sorted(totals.items()):
+            if bucket.records and key(day) in touched:
                 acc = periods.setdefault(key(day), [0, Decimal(0)])
-                acc[0] += row.bucket.total
-                acc[1] += row.bucket.cost
+                acc[0] += bucket.total
+                acc[1] += bucket.cost
         judged = [
             judge_budget(
                 kind,
@@ -341,7 +349,7 @@ def build_report(
         (trailing,) = spend_in(everything, [(start, end)], pricer)
         comparison = compare(agg.total.cost, agg.total.items, trailing.cost, trailing.items)
     week_pair = _week_pair(series) if scope.kind != "range" else []
-    verdict, verdicts = _budgets(agg, config, overridden)
+    verdict, verdicts = _budgets(agg, config, overridden, totals)
     costly = costly_commits(agg, tokens=config.alerts.commit_tokens, usd=config.alerts.commit_usd)
     alerts = check_alerts(costly, week_pair, config.alerts)
     landing_unknown = 0
