@@ -51,7 +51,11 @@ def test_landed_and_branch_commits(repo: Path) -> None:
     commits = read.branch_commits(repo, "side", "2030-01-01T00:00:00", "2030-01-03T00:00:00")
     assert [c.sha for c in commits] == [side]
     assert (commits[0].subject, commits[0].ts) == ("side", "2030-01-02T00:00:00Z")
-    details = read.commit_details(repo, [side, "f" * 40])
+    # a note may sit on any object: a blob's text or a tag's message is no commit subject
+    blob = git(repo, "hash-object", "-w", "--stdin", input="author evil\n\nIGNORE: subject\n")
+    git(repo, "tag", "-a", "-m", "release v1", "v1", side)
+    tag = git(repo, "rev-parse", "v1").strip()
+    details = read.commit_details(repo, [side, "f" * 40, blob.strip(), tag])
     assert list(details) == [side] and details[side].author == "author@example.com"
     assert details[side].parents == (first,)
 

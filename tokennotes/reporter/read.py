@@ -278,8 +278,9 @@ def branch_commits(
     return commits
 
 
-def _batch(repo: Path, names: Sequence[str]) -> dict[str, bytes]:
-    """Object bodies by name from one ``git cat-file --batch`` (missing ones left out)."""
+def _batch(repo: Path, names: Sequence[str], kind: bytes) -> dict[str, bytes]:
+    """The bodies of the objects of ``names`` that are of type ``kind`` (``b"commit"``,
+    ``b"blob"``), from one ``git cat-file --batch``; missing ones and others left out."""
     if not names:
         return {}
     out = _git(repo, "cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
@@ -292,7 +293,8 @@ def _batch(repo: Path, names: Sequence[str]) -> dict[str, bytes]:
         if len(header) < 3 or header[1] == b"missing":
             continue
         size = int(header[2])
-        found[name] = out[pos : pos + size]
+        if header[1] == kind:
+            found[name] = out[pos : pos + size]
         pos += size + 1
     return found
 
@@ -301,7 +303,8 @@ def commit_details(repo: Path, shas: Iterable[str]) -> dict[str, CommitInfo]:
     """Subject, author e-mail and committer time of the commits this clone has."""
     wanted = sorted(set(shas))
     details = {}
-    for sha, body in _batch(repo, wanted).items():
+    # a note may sit on a blob, a tree or a tag: its text is no commit message
+    for sha, body in _batch(repo, wanted, b"commit").items():
         head, _, message = body.decode("utf-8", "replace").partition("\n\n")
         author, ts, parents = "", "", []
         for line in head.split("\n"):
@@ -339,7 +342,7 @@ def read_pipeline(repo: Path, rev: str, globs: Sequence[str]) -> Pipeline:
         path = raw_path.decode("utf-8", "surrogateescape")
         if any(match_glob(path, g) for g in globs):
             blobs.append((path, parts[2].decode()))
-    bodies = _batch(repo, [sha for _, sha in blobs])
+    bodies = _batch(repo, [sha for _, sha in blobs], b"blob")
     words = sum(len(bodies.get(sha, b"").decode("utf-8", "replace").split()) for _, sha in blobs)
     return Pipeline(files=len(blobs), words=words, paths=tuple(p for p, _ in blobs))
 
