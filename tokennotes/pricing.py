@@ -410,6 +410,21 @@ def format_usd(value: Decimal | None, places: int = 2) -> str:
     return f"{sign}${abs(rounded):,.{places}f}"
 
 
+def format_usd_against(value: Decimal, other: Decimal | None) -> str:
+    """``value`` as ``format_usd`` shows it, with more places where it would read the same as
+    ``other`` (the same places either way round): a budget exceeded by less than a cent must
+    not read "$5.00 of $5.00"."""
+    places = 2
+    while (
+        other is not None
+        and value != other
+        and places < 8
+        and format_usd(value, places) == format_usd(other, places)
+    ):
+        places += 2
+    return format_usd(value, places)
+
+
 # --- reading tables -----------------------------------------------------------------------------
 
 

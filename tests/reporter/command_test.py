@@ -79,6 +79,9 @@ def test_gate_fails_only_when_exceeded_in_fail_mode(
     _budget(history, "budget:\n  pr: {usd: 0.05}\n")
     assert cli.main(["report", "--repo", history["path"], pr, "--no-compare"]) == 0  # no --gate
     capsys.readouterr()
+    _budget(history, "budget:\n  pr: {usd: 0.0661}\n")  # over by a hundredth of a cent
+    assert cli.main(base) == 1
+    assert "pr budget exceeded: spent $0.0662 of $0.0661" in capsys.readouterr().err
 
 
 def test_window_budgets_judge_each_day_and_week(

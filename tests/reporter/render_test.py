@@ -17,6 +17,7 @@ from tokennotes.reporter.render import (
     FILTERS,
     MARKER,
     compact,
+    compact_against,
     decimal,
     md,
     num,
@@ -54,6 +55,20 @@ def test_usd() -> None:
     assert usd(Decimal("0.1162"), 4) == "$0.1162"
     assert usd(None) == "n/a"
     assert usd(Decimal(0)) == "$0.00"
+
+
+def test_a_budget_exceeded_never_reads_as_equal() -> None:
+    against = FILTERS["usd_against"]
+    assert against(Decimal("5.000001"), Decimal(5)) == "$5.000001"
+    assert against(Decimal("5.004"), Decimal(5)) == "$5.0040"
+    assert against(Decimal("5.01"), Decimal(5)) == "$5.01"
+    assert against(Decimal(5), Decimal(5)) == "$5.00"  # at the limit: equal is right
+    assert against(Decimal("4.999"), None) == "$5.00"
+    assert compact_against(1_000_001, 1_000_000) == "1,000,001"
+    assert compact_against(1_200_000, 1_000_000) == "1.2M"
+    assert compact_against(1_000_000, 1_000_000) == "1M"
+    assert compact_against(1_000_000, 1_000_001) == "1,000,000"  # the limit, beside 1,000,001
+    assert against(Decimal(5), Decimal("5.000001")) == "$5.000000"
 
 
 def test_pct_signed_num_compact_decimal() -> None:

@@ -145,7 +145,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     out = stdout if stdout is not None else sys.stdout
     from tokennotes import notes
     from tokennotes.config import load_config
-    from tokennotes.pricing import load_price_table
+    from tokennotes.pricing import format_usd_against, load_price_table
     from tokennotes.reporter import read
     from tokennotes.reporter.aggregate import CommitInfo, Scope
     from tokennotes.reporter.gate import gate_fails
@@ -259,9 +259,11 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     if report.landing_unknown and (args.format != "table" or args.output):  # not twice on screen
         print(f"tokennotes: {report.landing_notice}", file=sys.stderr)
     if args.gate and gate_fails(report.budget, config.budget.mode):
+        spent, limit = report.budget.spent_usd, report.budget.limit_usd
         raise GateFailed(
-            f"{report.budget.kind} budget exceeded: spent ${report.budget.spent_usd:.2f}"
-            + (f" of ${report.budget.limit_usd:.2f}" if report.budget.limit_usd else "")
+            f"{report.budget.kind} budget exceeded: spent "
+            + format_usd_against(spent, limit)
+            + (f" of {format_usd_against(limit, spent)}" if limit else "")
             + (f" ({report.budget.period})" if report.budget.period else "")
         )
     return 0

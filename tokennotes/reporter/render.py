@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokennotes.pricing import format_usd
+from tokennotes.pricing import format_usd, format_usd_against
 from tokennotes.reporter.aggregate import NO_OUTPUT, NOT_LANDED, Bucket, CommitRow
 from tokennotes.reporter.report import Report
 from tokennotes.reporter.score import ratio
@@ -116,6 +116,15 @@ def decimal(value: Decimal | None, places: int = 2) -> str:
     return f"{Decimal(value).quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN):,}"
 
 
+def compact_against(value: int, other: int | None) -> str:
+    """``value`` as ``compact`` shows it, or in full where it would read the same as ``other``
+    (``1,000,001 of 1,000,000``, not ``1M of 1M``)."""
+    text = compact(value)
+    if other is not None and value != other and text == compact(other):
+        return num(value)
+    return text
+
+
 def short(sha: str) -> str:
     return sha[:7]
 
@@ -132,6 +141,8 @@ FILTERS: dict[str, Callable[..., str]] = {
     "signed": signed,
     "num": num,
     "compact": compact,
+    "usd_against": format_usd_against,
+    "compact_against": compact_against,
     "decimal": decimal,
     "short": short,
     "plural": plural,
