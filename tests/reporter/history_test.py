@@ -354,7 +354,8 @@ def test_bad_range_and_dates_are_messages(
     history: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["report", "--repo", history["path"], "nope..main"]) == 1
-    assert "cannot read the commits" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot read the commits of 'nope..main': fatal: " in err and "[" not in err
     assert cli.main(["report", "--repo", history["path"], "--since", "last tuesday"]) == 1
     assert "--since: cannot read" in capsys.readouterr().err
 

@@ -152,6 +152,8 @@ def test_empty_range_renders(history: dict[str, str], capsys: pytest.CaptureFixt
     text = _markdown(history, capsys, "main..main", "--template", "comment")
     assert "No AI usage or output was recorded in these commits" in text
     assert "budget no data" in text
+    text = _markdown(history, capsys, "main~1..main", "--template", "comment")  # C6: no note
+    assert "recorded in these commits (1 commit)." in text
 
 
 def test_templates_can_be_overridden(

@@ -215,8 +215,9 @@ def read_range(repo: Path, spec: str, ref: str) -> tuple[list[CommitInfo], Parse
     try:
         found = notes.read_range(repo, spec, ref)
     except notes.GitError as exc:
+        said = exc.stderr.strip().splitlines()
         raise TokennotesError(
-            f"cannot read the commits of {spec!r}: {exc.stderr.strip().splitlines()[-1:] or exc}"
+            f"cannot read the commits of {spec!r}: {said[-1] if said else exc}"
             " (is the range right, and are both ends fetched?)"
         ) from None
     reader = FactReader()
