@@ -317,6 +317,17 @@ def test_range_by_hand(history: dict[str, str], capsys: pytest.CaptureFixture[st
     assert data["range_commits"][1]["items"] == 1
 
 
+def test_range_rows_say_which_commits_landed(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for extra in ((), ("--no-compare",)):
+        data = report_json(history, f"{history['C4']}..topic", *extra, capsys=capsys)
+        landed = {c["sha"]: c["landed"] for c in data["range_commits"]}
+        assert landed == {history["T1"]: False, history["T2"]: False}, extra
+        data = report_json(history, f"{history['C0']}..main", *extra, capsys=capsys)
+        assert all(c["landed"] for c in data["range_commits"]), extra
+
+
 def test_topic_range_and_budget_gate(
     history: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

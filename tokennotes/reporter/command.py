@@ -188,7 +188,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         also_count: frozenset[str] = frozenset()
         if args.range:
             scope = Scope(kind="range", spec=args.range)
-            collect = stack.enter_context(read.start_landed(root, branch if args.compare else None))
+            # which commits landed: the rows say so, and the comparison counts landed output
+            collect = stack.enter_context(read.start_landed(root, branch))
             commits, parsed = read.read_range(root, args.range, ref)
             annotated = set(parsed.homes)
             count = sum(1 for c in commits if c.sha in annotated)
