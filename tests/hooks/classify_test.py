@@ -171,6 +171,19 @@ def test_a_commit_matching_nothing_is_other() -> None:
     assert types(classify("empty commit", [], SCORING)) == {"other": (1, 1)}
 
 
+def test_a_fixup_commit_ships_no_items_of_its_own() -> None:
+    """`git commit --fixup` makes "fixup! <subject>": after `rebase --autosquash` its note is
+    unioned with the earlier commit's, whose items already count."""
+    change = [mod("src/a.py", 3, 2)]
+    assert classify("fixup! feat: add a", change, SCORING) == [
+        Shipped(type="feature", items=0, points=0, rule="autosquash:conventional:feat",
+                files=1, insertions=3, deletions=2)
+    ]  # fmt: skip
+    assert types(classify("squash! fixup! fix: b", change, SCORING)) == {"fix": (0, 0)}
+    assert types(classify("amend! update", change, SCORING)) == {"other": (0, 0)}
+    assert types(classify("feat: fixup! in a subject", change, SCORING)) == {"feature": (1, 5)}
+
+
 def test_words_go_with_their_type() -> None:
     shipped = classify(
         "x", [add("posts/a.md", 10, words=120), add("drafts/b.md", words=7)], SCORING

@@ -12,6 +12,10 @@ The rules come from the config (``scoring.rules``, in order; DESIGN.md "Scoring"
 * Otherwise, when the unclaimed files are all test files, or all documentation, the commit ships
   one ``test`` or ``docs`` item (``fallback:test`` / ``fallback:docs``).
 * A commit that matched nothing ships one ``other`` item.
+* A commit made to be folded into an earlier one (``git commit --fixup/--squash``: its subject
+  starts ``fixup! ``, ``squash! `` or ``amend! ``) is classified by the rest of its subject and
+  its files, but ships 0 items and 0 points: ``rebase --autosquash`` unions its note with the
+  earlier commit's, whose items already count.
 
 Each type gets one ``Shipped`` entry with its files, insertions, deletions and the words added to
 prose files among them. Deleted files' line counts go to the conventional/fallback entry, or to
@@ -32,6 +36,8 @@ from tokennotes.config import Rule, ScoringConfig
 from tokennotes.globs import match_any
 from tokennotes.record import NamedTuple
 
+# git's prefixes for a commit to fold into an earlier one (commit --fixup, --squash)
+_AUTOSQUASH = ("fixup! ", "squash! ", "amend! ")
 # `type(scope)!: subject`; the type is a word, the scope anything but parentheses.
 _CONVENTIONAL = re.compile(r"^\s*([A-Za-z][\w-]*)(?:\([^()\r\n]*\))?(!)?:\s")
 
@@ -128,7 +134,11 @@ class _Tally:
 
 def classify(message: str, changes: Sequence[Change], scoring: ScoringConfig) -> list[Shipped]:
     """The output types a commit shipped, one entry per type, in rule order (see module doc)."""
-    cc_type = conventional_type(message)
+    subject = message.lstrip()
+    folds = subject.startswith(_AUTOSQUASH)
+    while subject.startswith(_AUTOSQUASH):  # "fixup! fixup! feat: x"
+        subject = subject.split(" ", 1)[1]
+    cc_type = conventional_type(subject)
     live = [c for c in changes if not c.deleted]
     deleted = [c for c in changes if c.deleted]
     claimed: set[str] = set()
@@ -183,7 +193,10 @@ def classify(message: str, changes: Sequence[Change], scoring: ScoringConfig) ->
         target = remainder_tally or next(iter(tallies.values()))
         target.insertions += sum(c.insertions for c in deleted)
         target.deletions += sum(c.deletions for c in deleted)
-    return [t.shipped(scoring.points) for t in tallies.values()]
+    shipped = [t.shipped(scoring.points) for t in tallies.values()]
+    if folds:
+        shipped = [s._replace(items=0, points=0, rule=f"autosquash:{s.rule}") for s in shipped]
+    return shipped
 
 
 # -- reading a commit's diff ----------------------------------------------------------------
