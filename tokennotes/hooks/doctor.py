@@ -61,7 +61,7 @@ def check_repository(cwd: Path, *, always: bool = False, out: IO[str]) -> list[s
     try:
         notes_ref = load_config_cached(root, state).notes_ref
     except ConfigError as exc:
-        problems.append(f"{exc} (tokennotes record cannot run until this is fixed)")
+        problems.append(f"{exc} (tokennotes record uses the defaults until this is fixed)")
 
     values = gitconfig.read_local_config(root)
     missing = gitconfig.missing_settings(values, notes_ref)
