@@ -107,6 +107,25 @@ def test_matcher_caches_answers(tmp_path: Path) -> None:
     assert matcher("/home/dev/repo-a/x")  # from the cache
 
 
+def test_a_repository_nested_in_the_work_tree_is_not_this_one(tmp_path: Path) -> None:
+    """Spend in an ignored inner clone or a submodule is that repository's: its own hook
+    records it, and counting it here too would count it twice."""
+    outer = tmp_path / "outer"
+    (outer / "inner" / ".git").mkdir(parents=True)  # a nested clone
+    (outer / "sub").mkdir()
+    (outer / "sub" / ".git").write_text("gitdir: ../.git/modules/sub\n")  # a submodule
+    (outer / "pkg").mkdir()
+    wt = outer / ".worktrees" / "feature"  # a linked worktree inside the main work tree
+    wt.mkdir(parents=True)
+    (wt / ".git").write_text("gitdir: ../../.git/worktrees/feature\n")
+    matcher = RepoMatcher([str(outer), str(wt)])
+    assert matcher(str(outer)) and matcher(str(outer / "pkg")) and matcher(str(outer / "gone"))
+    assert not matcher(str(outer / "inner")) and not matcher(str(outer / "inner" / "src"))
+    assert not matcher(str(outer / "sub" / "x"))
+    assert matcher(str(wt)) and matcher(str(wt / "src"))
+    assert not RepoMatcher([str(outer)])(str(wt / "src"))  # without it: another repository
+
+
 def test_repo_roots_lists_the_work_tree_and_worktrees(repo: Path, tmp_path: Path) -> None:
     wt = tmp_path / "wt-feature"
     git(repo, "worktree", "add", "-q", "-b", "feature", str(wt))

@@ -88,8 +88,23 @@ def in_roots(cwd: str, roots: Iterable[str]) -> bool:
     return any(_inside(path, root) for root in roots)
 
 
+def _in_nested_repo(path: str, root: str) -> bool:
+    """Whether ``path``, below ``root``, lies in another repository nested in it: a directory
+    from ``path`` up to (not including) ``root`` holds its own ``.git`` (an ignored clone, a
+    submodule). That repository's own hook records its spend."""
+    while len(path) > len(root):
+        if os.path.lexists(path + "/.git"):
+            return True
+        parent = path.rpartition("/")[0]
+        if parent == path or not parent:
+            break
+        path = parent
+    return False
+
+
 class RepoMatcher:
-    """``matcher(cwd)``: is this cwd inside the repository? Answers cached per cwd string."""
+    """``matcher(cwd)``: is this cwd inside the repository (and not inside a repository nested
+    in it)? Answers cached per cwd string."""
 
     def __init__(self, roots: Iterable[str]) -> None:
         self.roots = tuple(dict.fromkeys(_normalized(r) for r in roots))
@@ -98,7 +113,11 @@ class RepoMatcher:
     def __call__(self, cwd: str) -> bool:
         answer = self._answers.get(cwd)
         if answer is None:
-            answer = self._answers[cwd] = in_roots(cwd, self.roots)
+            path = _normalized(cwd)
+            # the deepest root: a linked worktree may live inside the main work tree
+            root = max((r for r in self.roots if _inside(path, r)), key=len, default=None)
+            answer = root is not None and not _in_nested_repo(path, root)
+            self._answers[cwd] = answer
         return answer
 
 
