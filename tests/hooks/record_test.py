@@ -280,6 +280,67 @@ def test_next_commit_carries_only_new_spend(configured: Path, log: ClaudeLog) ->
     assert [r.type for r in output_on(repo, third)] == ["docs"]
 
 
+def test_a_response_flushed_after_the_previous_run_goes_to_the_next_commit(
+    configured: Path, log: ClaudeLog
+) -> None:
+    """A response stamped before a commit but on disk only after its hook ran is counted once,
+    on the next commit; history older than the grace, in a log first met later, stays out."""
+    repo = configured
+    log.respond(output=100)
+    first = commit(repo, "fix: one")
+    assert record(repo) == 0
+    committed = int(git(repo, "log", "-1", "--format=%ct").strip())
+    before = datetime.fromtimestamp(committed - 30, timezone.utc)
+    late = Tokens(input=4, output=44, cache_read=400, cache_write=40)
+    log.respond(input=4, output=44, cache_read=400, cache_write=40, ts=iso(before), streamed=False)
+    resumed = ClaudeLog(log.projects, repo, session="resumed-session")
+    long_ago = datetime.fromtimestamp(committed - 3600, timezone.utc)
+    resumed.respond(input=900, output=900, ts=iso(long_ago), streamed=False)
+    second = commit(repo, "fix: two")
+    assert record(repo) == 0
+    assert total(usage_on(repo, first)) == Tokens(input=10, output=100, cache_read=5000,
+                                                  cache_write=800)  # fmt: skip
+    assert total(usage_on(repo, second)) == late
+    third = commit(repo, "fix: three")  # read once, counted once
+    assert record(repo) == 0
+    assert usage_on(repo, third) == []
+
+
+def test_gemini_tokens_filled_in_after_the_hook_ran_are_not_lost(
+    configured: Path, home: Path
+) -> None:
+    """Gemini CLI appends a response with ``tokens: null`` when it starts and again with its
+    tokens when it ends; a commit in between must leave them to the next commit."""
+    from tests.hooks.logwriters_go import (
+        gemini_meta,
+        gemini_reply,
+        gemini_tokens,
+        gemini_user,
+        make_gemini_home,
+        make_project,
+        project_hash,
+        write_jsonl,
+    )
+
+    repo = configured
+    sid = "0b7e4c1a-9d2f-4e3a-8b5c-6d7e8f901234"
+    chats = make_project(make_gemini_home(home), "repo", str(repo)) / "chats"
+    path = chats / f"session-2026-11-20T10-00-{sid[:8]}.jsonl"
+    started = iso(datetime.now(timezone.utc) - timedelta(seconds=20))
+    meta = gemini_meta(sid, project_hash(str(repo)), started, kind="main")
+    write_jsonl(path, [meta, gemini_user("u1", started), gemini_reply("r1", started)])
+    first = commit(repo, "fix: one")
+    assert record(repo) == 0
+    assert usage_on(repo, first) == []  # no tokens known yet
+    tokens = gemini_tokens(7000, 300, cached=5000)
+    write_jsonl(path, [gemini_reply("r1", started, tokens)], mode="a")
+    second = commit(repo, "fix: two")
+    assert record(repo) == 0
+    (rec,) = usage_on(repo, second)
+    assert rec.agent == "gemini"
+    assert (rec.tokens.input, rec.tokens.cache_read, rec.tokens.output) == (2000, 5000, 300)
+
+
 def test_a_response_streamed_across_a_commit_is_split_not_lost(
     configured: Path, log: ClaudeLog
 ) -> None:
@@ -782,15 +843,22 @@ def test_select_messages_and_next_watermark() -> None:
     ]
     kept = list(select_messages(messages, window, lambda cwd: cwd == "/r"))
     assert [m.ts for m in kept] == [
+        "2026-11-20T09:59:59.999Z",  # first read now: flushed after the previous run (grace)
+        "2026-11-20T10:00:00.000Z",
         "2026-11-20T10:30:00.000Z",
         "2026-11-20T09:00:00.000Z",
         "2026-11-20T11:30:00.000Z",
     ]
+    # the grace is ten minutes: older history first met now stays out
+    old = [msg("2026-11-20T09:50:00.001Z"), msg("2026-11-20T09:50:00.000Z")]
+    assert [m.ts for m in select_messages(old, window, lambda cwd: True)] == [old[0].ts]
+    strict = list(select_messages(messages, window, lambda cwd: cwd == "/r", grace_seconds=0))
+    assert strict[0].ts == "2026-11-20T10:30:00.000Z"
     committed = ns_from_iso("2026-11-20T10:45:00.000Z") // 1_000_000_000
     assert next_watermark(window, committed) == "2026-11-20T10:45:00.000000Z"
     future = ns_from_iso("2026-11-20T12:00:00.000Z") // 1_000_000_000
     assert next_watermark(window, future) == window.end  # never later than the run
-    first = window._replace(watermarked=False)
+    first = window._replace(watermarked=False)  # no watermark: no grace, the window is the bound
     assert len(list(select_messages(messages, first, lambda cwd: cwd == "/r"))) == 2
 
 

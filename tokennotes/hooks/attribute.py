@@ -14,6 +14,13 @@ per-file offsets that make reading incremental.
   message stamped after the commit but flushed to disk only after the hook ran goes to the next
   commit. A commit dated in the past (``GIT_COMMITTER_DATE``, the demo) keeps the spend that
   follows it.
+* A message first read in this run but stamped up to ``LATE_GRACE_SECONDS`` before the watermark
+  goes to this commit too: it reached the disk after the previous run had read its log (a
+  Gemini response whose ``tokens`` were filled in when it ended, an OpenCode row completed
+  later, a line cut mid-write, a file that could not be read then). Every collector keeps an
+  index of what it emitted, so a message counted once is never emitted again and the grace
+  cannot count it twice; the bound only keeps out old history in a log met for the first time
+  (a resumed session's copy, an agent installed today).
 * With no watermark (the first commit after install, or after the state was reset) the window
   opens at the parent commit's committer time, but never more than
   ``attribution.max_lookback_seconds`` before the commit; a root commit looks back the whole
@@ -64,6 +71,10 @@ LOCK_FILE = "record.lock"
 LEDGER_FILE = "pending.jsonl"  # the entries `tokennotes log` queued (hooks/manual.py)
 WATERMARK_KEY = "watermark"
 LOCK_TIMEOUT = 10.0
+# How far before the watermark a message first read in this run may be stamped and still count
+# (see the module doc): a response is stamped when it starts, and may be complete on disk only
+# minutes later.
+LATE_GRACE_SECONDS = 600
 # Variables git exports to hooks (GIT_INDEX_FILE in post-commit, GIT_DIR in worktrees) that
 # would point our git commands elsewhere than the repository they are run in.
 _LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR")
@@ -349,11 +360,25 @@ def open_window(
 # -- grouping ---------------------------------------------------------------------------------
 
 
+def read_since_ns(window: Window, grace_seconds: int = LATE_GRACE_SECONDS) -> int:
+    """The earliest time (ns) a message read now may be stamped and belong to the commit: the
+    window's start, less the grace for late messages once a watermark exists."""
+    if not window.watermarked:
+        return window.start_ns
+    return window.start_ns - max(0, grace_seconds) * 1_000_000_000
+
+
 def select_messages(
-    messages: Iterable[Message], window: Window, inside: Callable[[str], bool]
+    messages: Iterable[Message],
+    window: Window,
+    inside: Callable[[str], bool],
+    grace_seconds: int = LATE_GRACE_SECONDS,
 ) -> Iterator[Message]:
-    """The messages that belong to the commit: in the repository, after the window's start."""
+    """The messages that belong to the commit: in the repository, after the window's start (a
+    message read for the first time: up to ``grace_seconds`` before a watermark)."""
     start = ts_key(window.start)
+    if window.watermarked and grace_seconds > 0:
+        start = ts_key(iso_from_ns(read_since_ns(window, grace_seconds)))
     for message in messages:
         if not message.cwd or not inside(message.cwd):
             continue

@@ -453,8 +453,9 @@ def collect_window(
         max_lookback_seconds=config.attribution.max_lookback_seconds,
         commit_time=head.time,
     )
-    # a log file last modified before the window opened holds nothing for it: not even opened
-    state.since_ns = window.start_ns - 1_000_000_000
+    # a log file last modified before the window opened (less the grace for late messages)
+    # holds nothing for it: not even opened
+    state.since_ns = attribute.read_since_ns(window) - 1_000_000_000
     if _is_dir(os.path.join(dirs.common_dir, "worktrees")):
         roots: list[str] = repo_roots(dirs.toplevel)
     else:
