@@ -601,6 +601,71 @@ def test_rebase_squash_and_cherry_pick_keep_records_once(
     assert total(usage_on(repo)).output == 5
 
 
+@pytest.mark.parametrize("finish", ["commit", "continue"])
+def test_a_cherry_pick_finished_after_a_conflict_copies_its_source(
+    hooked: Path, log: ClaudeLog, finish: str
+) -> None:
+    """Git removes CHERRY_PICK_HEAD before post-commit when a conflicted pick is finished; the
+    reflog still says it was a pick, and the source is found by its author line and subject."""
+    repo = hooked
+    base = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "-b", "topic")
+    log.respond(output=100)
+    source = commit(repo, "feat: shared change", path="shared.py", text="topic\n")
+    source_note = read_note(repo, source, REF)
+    assert total(usage_on(repo, source)).output == 100
+    git(repo, "checkout", "-q", "-b", "release", base)
+    log.respond(output=7)  # spent meanwhile: belongs to the next ordinary commit
+    commit(repo, "fix: release tweak", path="shared.py", text="release\n")
+    log.respond(output=3)
+    result = subprocess.run(
+        ["git", "cherry-pick", source], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0 and "conflict" in result.stdout.lower()
+    (repo / "shared.py").write_text("release\ntopic\n")
+    git(repo, "add", "shared.py")
+    if finish == "commit":
+        git(repo, "commit", "-q", "--no-edit")
+    else:
+        git(repo, "cherry-pick", "--continue", env={"GIT_EDITOR": "true"})
+    picked = git(repo, "rev-parse", "HEAD").strip()
+    assert picked != source
+    assert read_note(repo, picked, REF) == source_note  # copied line for line, nothing added
+    after = commit(repo, "fix: after the pick", path="after.py")
+    assert total(usage_on(repo, after)).output == 3
+
+
+def test_pick_sources_match_the_author_line_and_the_subject(
+    configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tokennotes.hooks.record import pick_sources
+
+    repo = configured
+    when = {"GIT_AUTHOR_DATE": "@1795435684 +0000"}  # scripted commits share an author date
+    shas = {}
+    for subject in ("feat: a", "feat: b", "feat: a"):
+        (repo / "f.txt").write_text(subject + str(len(shas)))
+        git(repo, "add", "f.txt")
+        git(repo, "commit", "-q", "-m", subject, env=when)
+        shas[len(shas)] = git(repo, "rev-parse", "HEAD").strip()
+        git(repo, "notes", f"--ref={REF}", "add", "-m", f"line {len(shas)}", "HEAD")
+    assert pick_sources(repo, shas[2], REF) == [shas[0]]  # same author line and subject
+    assert pick_sources(repo, shas[1], REF) == []  # same author line, another subject
+    other = commit(repo, "feat: a")  # another author date
+    assert pick_sources(repo, other, REF) == []
+    # a pick of "feat: a" finished after a conflict: two sources fit and their notes differ
+    (repo / "f.txt").write_text("picked")
+    git(repo, "add", "f.txt")
+    git(repo, "commit", "-q", "-m", "feat: a", env={**when, "GIT_COMMITTER_DATE": "@1795435699"})
+    picked = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "reset", "-q", "--soft", "HEAD~1")
+    git(repo, "update-ref", "-m", "commit (cherry-pick): feat: a", "HEAD", picked)
+    assert record(repo, "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["action"] == "recorded"  # not copied from either
+    assert "ambiguous" in (repo / ".git" / "tokennotes" / "hook.log").read_text()
+
+
 def test_rebase_in_progress_does_nothing(configured: Path, log: ClaudeLog) -> None:
     repo = configured
     log.respond(output=10)

@@ -5,7 +5,11 @@ What one run does (DESIGN.md "Attribution", spec/git-notes.md §5):
 1. While a rebase is in progress (``rebase-merge``/``rebase-apply`` in the git dir) it does
    nothing: git copies the notes itself when the rebase ends (``notes.rewriteRef``).
 2. On a cherry-pick (``CHERRY_PICK_HEAD``) it copies the source commit's note lines onto HEAD and
-   nothing else.
+   nothing else. A cherry-pick finished after a conflict (``git commit`` or ``cherry-pick
+   --continue``) is one too: git removes ``CHERRY_PICK_HEAD`` before post-commit, but HEAD's
+   reflog entry reads ``commit (cherry-pick)``, and the source is the commit with a note whose
+   author (name, e-mail, date) and subject are HEAD's (``pick_sources``; when several such
+   notes differ, the commit is recorded as a new one).
 3. Otherwise, holding ``<common git dir>/tokennotes/record.lock``: it checks the per-clone git
    config, reads what the agents appended to their logs since the last run, keeps the messages
    of this repository after the watermark (``attribute``), adds the pending manual entries
@@ -201,8 +205,8 @@ def read_head(repo: StrPath) -> HeadCommit:
     return parse_head(start_read_head(repo).result())
 
 
-def amended_from(git_dir: StrPath, head: str) -> str | None:
-    """The commit ``head`` replaced when HEAD's last reflog entry is ``commit (amend)``."""
+def _last_reflog(git_dir: StrPath) -> tuple[str, str, str] | None:
+    """HEAD's last reflog entry: (old commit, new commit, message)."""
     path = os.path.join(git_dir, "logs", "HEAD")
     try:
         with open(path, "rb") as fh:
@@ -216,9 +220,72 @@ def amended_from(git_dir: StrPath, head: str) -> str | None:
         return None
     fields, _, what = lines[-1].partition("\t")
     parts = fields.split(" ", 2)
-    if len(parts) < 2 or parts[1] != head or not what.startswith("commit (amend)"):
+    if len(parts) < 2:
         return None
-    return parts[0]
+    return parts[0], parts[1], what
+
+
+def amended_from(git_dir: StrPath, head: str) -> str | None:
+    """The commit ``head`` replaced when HEAD's last reflog entry is ``commit (amend)``."""
+    last = _last_reflog(git_dir)
+    if last is None or last[1] != head or not last[2].startswith("commit (amend)"):
+        return None
+    return last[0]
+
+
+def picked_after_conflict(git_dir: StrPath) -> str | None:
+    """The commit that finished a cherry-pick stopped by a conflict, when that is HEAD's last
+    reflog entry (``commit (cherry-pick)``; git has removed ``CHERRY_PICK_HEAD`` by then)."""
+    last = _last_reflog(git_dir)
+    return last[1] if last is not None and last[2].startswith("commit (cherry-pick)") else None
+
+
+def _note_lines(repo: StrPath, rev: str, ref: str) -> frozenset[str]:
+    """The non-blank lines of ``rev``'s note."""
+    from tokennotes import notes
+
+    return frozenset(line for line in notes.read_note(repo, rev, ref).split("\n") if line.strip())
+
+
+def _author_and_subject(body: bytes) -> tuple[bytes, bytes]:
+    """A commit object's ``author`` line and subject (first line of the message)."""
+    header, _, message = body.partition(b"\n\n")
+    author = b""
+    for line in header.split(b"\n"):
+        if line.startswith(b"author "):
+            author = line
+            break
+    return author, message.split(b"\n", 1)[0].strip()
+
+
+def pick_sources(repo: StrPath, head: str, ref: str) -> list[str]:
+    """The commits with a note on ``ref`` that ``head`` may have been cherry-picked from: their
+    author line (name, e-mail and date, which a cherry-pick keeps) and subject are ``head``'s.
+    A pick whose message was edited is not recognised, and is recorded as a new commit. One
+    ``git notes list`` and one ``git cat-file --batch`` over the annotated objects: run only
+    after a conflicted cherry-pick."""
+    listing = run_git(repo, "notes", f"--ref={ref}", "list").decode("ascii", "replace")
+    objects = [parts[1] for parts in map(str.split, listing.splitlines()) if len(parts) == 2]
+    names = [head, *(o for o in objects if o != head)]
+    out = run_git(repo, "cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
+    found: list[tuple[str, bytes, bytes]] = []
+    pos = 0
+    for name in names:
+        end = out.find(b"\n", pos)
+        if end < 0:
+            break
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[1] == b"missing":
+            continue
+        size = int(header[2])
+        if header[1] == b"commit":
+            found.append((name, *_author_and_subject(out[pos : pos + size])))
+        pos += size + 1
+    if not found or found[0][0] != head or not found[0][1]:
+        return []
+    _, author, subject = found[0]
+    return [sha for sha, a, s in found[1:] if a == author and s == subject]
 
 
 def count_words(repo: StrPath, head: HeadCommit, scoring: ScoringConfig) -> list[classify.Change]:
@@ -519,23 +586,31 @@ def _record_commit(
     from tokennotes import notes
 
     pick = os.path.join(dirs.git_dir, "CHERRY_PICK_HEAD")
+    head_sha, sources = "", []
     if _exists(pick):
         with open(pick, encoding="ascii", errors="replace") as fh:
-            source = fh.read().strip()
+            sources = [fh.read().strip()]
         head_sha = run_git(dirs.toplevel, "rev-parse", "HEAD").decode().strip()
-        lines = sorted(
-            {
-                line
-                for line in notes.read_note(dirs.toplevel, source, ref).split("\n")
-                if line.strip()
-            }
-        )
+    else:
+        picked = picked_after_conflict(dirs.git_dir)
+        if picked and picked == run_git(dirs.toplevel, "rev-parse", "HEAD").decode().strip():
+            head_sha = picked
+            sources = pick_sources(dirs.toplevel, picked, ref)
+            if len({_note_lines(dirs.toplevel, s, ref) for s in sources}) > 1:
+                log.problem(
+                    "cherry-pick: its source is ambiguous, so it is recorded as a new commit",
+                    f"{picked}: candidates {' '.join(sources)}",
+                )
+                head_sha = ""
+    if head_sha:  # a cherry-pick: copy the source's lines (none when it had no note)
+        source = sources[0] if sources else ""
+        lines = sorted(_note_lines(dirs.toplevel, source, ref)) if source else []
         if not dry_run and lines:
             notes.copy_note(dirs.toplevel, source, head_sha, ref=ref)
         return Outcome(
             "copied" if not dry_run else "dry-run",
             commit=head_sha,
-            reason=f"cherry-pick of {source}",
+            reason=f"cherry-pick of {source or 'a commit without a note'}",
             lines=lines,
         )
 
