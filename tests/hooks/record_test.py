@@ -666,6 +666,35 @@ def test_pick_sources_match_the_author_line_and_the_subject(
     assert "ambiguous" in (repo / ".git" / "tokennotes" / "hook.log").read_text()
 
 
+def test_a_state_that_cannot_be_saved_leaves_the_spend_to_the_next_commit(
+    configured: Path, log: ClaudeLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state is staged before the note is written: when it cannot be saved, no note is
+    written either, so the spend is counted once, by the next commit that can save it."""
+    repo = configured
+    commit(repo, "chore: first")
+    assert record(repo) == 0
+    capsys.readouterr()
+    db_path = repo / ".git" / "tokennotes" / "state.sqlite"
+    db = sqlite3.connect(db_path)
+    db.execute(  # a real SQLite failure on write, as a full disk or a read-only file gives
+        "CREATE TRIGGER refuse BEFORE INSERT ON meta BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    db.commit()
+    log.respond(output=77)
+    failed = commit(repo, "fix: one")
+    assert record(repo, "--hook") == 0
+    err = capsys.readouterr().err
+    assert "nothing recorded" in err and "disk full" in err
+    assert read_note(repo, failed, REF) == ""  # no note without its state
+    db.execute("DROP TRIGGER refuse")
+    db.commit()
+    db.close()
+    second = commit(repo, "fix: two")
+    assert record(repo) == 0
+    assert total(usage_on(repo, second)).output == 77  # once, here
+
+
 def test_rebase_in_progress_does_nothing(configured: Path, log: ClaudeLog) -> None:
     repo = configured
     log.respond(output=10)

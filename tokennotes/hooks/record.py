@@ -668,9 +668,26 @@ def _record_commit(
             )
             if dry_run:
                 return outcome
-            notes.write_note(dirs.toplevel, head.sha, lines, ref)
+            # the state is staged before the note is written and saved after it: a failure
+            # before the note leaves both as they were (the spend goes to the next commit), and
+            # a note is not written without the state that keeps its spend from counting twice
             state.set_meta(attribute.WATERMARK_KEY, attribute.next_watermark(window, head.time))
-            state.save()
+            state.stage()
+            try:
+                notes.write_note(dirs.toplevel, head.sha, lines, ref)
+            except BaseException:
+                state.rollback()
+                raise
+            from tokennotes.hooks.state import StateError
+
+            try:
+                state.commit()
+            except StateError as exc:
+                log.problem(
+                    "the note is written but the scan state could not be saved; the next "
+                    "commit may count this spend again (run tokennotes doctor)",
+                    str(exc),
+                )
             if pending:
                 from tokennotes.hooks.manual import consume_pending
 

@@ -288,6 +288,14 @@ class ScanState:
 
     def save(self) -> None:
         """Write what this run changed, in one transaction."""
+        self.stage()
+        self.commit()
+
+    def stage(self) -> None:
+        """Write what this run changed into an open transaction; ``commit`` ends it,
+        ``rollback`` drops it. What can go wrong (a locked, read-only or full database) mostly
+        goes wrong here, so a caller can stage before an action that must not be repeated
+        (writing a note) and commit after it."""
         if self._db is None:
             return
         db = self._db
@@ -310,13 +318,31 @@ class ScanState:
             db.executemany(
                 "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._dir_rows()
             )
+        except sqlite3.DatabaseError as exc:
+            self.rollback()
+            raise StateError(f"{self.path}: could not save scan state ({exc})") from exc
+
+    def commit(self) -> None:
+        """End the transaction ``stage`` opened."""
+        db = self._db
+        if db is None or not db.in_transaction:
+            return
+        try:
             db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            self.rollback()
             raise StateError(f"{self.path}: could not save scan state ({exc})") from exc
         self._touched.clear()
         self._dirty_dirs.clear()
+
+    def rollback(self) -> None:
+        """Drop what ``stage`` wrote: nothing of this run is saved."""
+        db = self._db
+        if db is not None and db.in_transaction:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
 
     def close(self) -> None:
         self.files.detach()
