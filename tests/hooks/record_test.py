@@ -695,6 +695,23 @@ def test_a_state_that_cannot_be_saved_leaves_the_spend_to_the_next_commit(
     assert total(usage_on(repo, second)).output == 77  # once, here
 
 
+def test_malformed_log_lines_are_skipped_counted_and_named(
+    configured: Path, log: ClaudeLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = configured
+    log.respond(output=12)
+    with open(log.path, "a") as fh:  # a response line cut and garbled, then a good one
+        fh.write('{"type":"assistant","message":{"usage":{"output_tokens":9\n')
+    log.respond(output=30)
+    sha = commit(repo, "fix: parser")
+    assert record(repo, "--hook") == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "claude: skipped 1 malformed log line(s) in 1 file" in err[0]
+    details = (repo / ".git" / "tokennotes" / "hook.log").read_text()
+    assert f"{log.path}: 1 line(s)" in details
+    assert total(usage_on(repo, sha)).output == 42  # the good lines around it count
+
+
 def test_rebase_in_progress_does_nothing(configured: Path, log: ClaudeLog) -> None:
     repo = configured
     log.respond(output=10)

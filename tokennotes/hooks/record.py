@@ -486,11 +486,21 @@ def _read_pending(common_dir: str) -> tuple[list[PendingEntry], list[str]]:
 
 
 def _diagnostics(diags: Mapping[str, Diagnostics], log: HookLog) -> None:
+    """One problem per agent whose logs could not be read, and one per agent with malformed
+    lines (skipped and counted; the hook log names each file and how many)."""
     for agent, diag in diags.items():
         if diag.errors:
             log.problem(
                 f"{agent}: {len(diag.errors)} problem(s) reading its logs ({diag.errors[0]})",
                 "\n".join(diag.errors),
+            )
+        if diag.malformed_lines:
+            files = sorted(diag.per_file.items())
+            many = len(files) != 1
+            log.problem(
+                f"{agent}: skipped {diag.malformed_lines} malformed log line(s) in "
+                f"{len(files)} file{'s' if many else ''}",
+                "\n".join(f"{path}: {count} line(s)" for path, count in files),
             )
 
 
