@@ -140,3 +140,26 @@ def test_after_init_and_pre_commit_install_all_is_well(
     for hook_type in ("pre-commit", "post-commit", "pre-push"):
         assert (repo / ".git" / "hooks" / hook_type).exists()
     assert doctor(repo) == ([], "")
+
+
+def test_passes_on_what_the_record_hook_logged_once(repo: Path) -> None:
+    """pre-commit hides the output of a hook that passes, and record always passes: the
+    doctor (verbose) prints the newest trouble logged since it last looked, once."""
+    for hook_type in ("post-commit", "pre-push"):
+        install_hook(repo, hook_type)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    doctor(repo)
+    (repo / CONFIG_FILE).write_text("scoring: [not, a, mapping]\n")
+    git(repo, "add", CONFIG_FILE)
+    git(repo, "commit", "-q", "-m", "two")
+    assert cli.main(["record", "-C", str(repo), "--hook"]) == 0
+    _, out = doctor(repo)
+    (line,) = [x for x in out.splitlines() if "had trouble" in x]
+    assert line.startswith("tokennotes: warning: tokennotes record had trouble: ")
+    assert CONFIG_FILE in line and str(repo / ".git" / "tokennotes" / "hook.log") in line
+    _, out = doctor(repo)
+    assert "had trouble" not in out  # passed on once
+    for _ in range(2):
+        assert cli.main(["record", "-C", str(repo), "--hook"]) == 0
+    _, out = doctor(repo)
+    assert "tokennotes record had trouble (and 1 more): " in out

@@ -8,6 +8,12 @@ spec `git-notes.md` §3. Missing §3 lines it simply adds (as the record hook wo
 
 Each warning is printed once: the set of problems last reported is remembered under the common
 git dir, and the same problems stay quiet until they change or are fixed.
+
+It also passes on what the other hooks met since the last commit. pre-commit shows a hook's
+output only when it fails or is ``verbose``, and ``tokennotes record`` and ``sync`` always pass,
+so their one line of trouble would go unseen: the doctor (which is verbose) reads what was
+appended to ``hook.log`` since it last looked (one ``stat`` when nothing was) and prints the
+first problem of the newest entry.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ HELP = "check that the tokennotes hooks and git config are in place (warns once;
 
 STATE_DIR = "tokennotes"  # under the common git dir
 WARNED_FILE = "doctor-warned"
+SEEN_FILE = "doctor-log-seen"  # how much of hook.log the doctor has passed on
+LOG_FILE = "hook.log"  # tokennotes.hooks.hooklog.LOG_NAME
 REQUIRED_HOOKS = ("post-commit", "pre-push")
 
 
@@ -76,7 +84,49 @@ def check_repository(cwd: Path, *, always: bool = False, out: IO[str]) -> list[s
     problems.extend(gitconfig.check_git_config(values, notes_ref))
 
     _report(problems, state / WARNED_FILE, always=always, out=out)
+    _pass_on_hook_trouble(state, out)
     return problems
+
+
+def _pass_on_hook_trouble(state: Path, out: IO[str]) -> None:
+    """Print the newest trouble the record and sync hooks logged since the last look."""
+    log = state / LOG_FILE
+    seen_file = state / SEEN_FILE
+    try:
+        size = log.stat().st_size
+    except OSError:
+        return
+    try:
+        seen = int(seen_file.read_text(encoding="ascii").strip() or 0)
+    except (OSError, ValueError):
+        seen = 0
+    if size == seen:
+        return
+    start = seen if seen < size else 0  # smaller: the log was rotated
+    try:
+        with log.open("rb") as fh:
+            fh.seek(start)
+            text = fh.read().decode("utf-8", "replace")
+        seen_file.write_text(str(size), encoding="ascii")
+    except OSError:
+        return
+    entries: list[tuple[str, str]] = []  # (command, first problem) per entry
+    command = ""
+    for line in text.splitlines():
+        if line.startswith("tokennotes ") and line.endswith(":"):
+            command = line[len("tokennotes ") : -1]
+            entries.append((command, ""))
+        elif line.startswith("- ") and entries and not entries[-1][1]:
+            entries[-1] = (command, line[2:].strip())
+    found = [entry for entry in entries if entry[1]]
+    if not found:
+        return
+    command, problem = found[-1]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    print(
+        f"tokennotes: warning: tokennotes {command} had trouble{more}: {problem}; details in {log}",
+        file=out,
+    )
 
 
 def _git_paths(cwd: Path) -> tuple[Path, Path, Path] | None:
