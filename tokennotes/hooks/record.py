@@ -225,18 +225,17 @@ def _last_reflog(git_dir: StrPath) -> tuple[str, str, str] | None:
     return parts[0], parts[1], what
 
 
-def amended_from(git_dir: StrPath, head: str) -> str | None:
-    """The commit ``head`` replaced when HEAD's last reflog entry is ``commit (amend)``."""
-    last = _last_reflog(git_dir)
+def amended_from(last: tuple[str, str, str] | None, head: str) -> str | None:
+    """The commit ``head`` replaced when HEAD's last reflog entry (``_last_reflog``) is
+    ``commit (amend)``."""
     if last is None or last[1] != head or not last[2].startswith("commit (amend)"):
         return None
     return last[0]
 
 
-def picked_after_conflict(git_dir: StrPath) -> str | None:
+def picked_after_conflict(last: tuple[str, str, str] | None) -> str | None:
     """The commit that finished a cherry-pick stopped by a conflict, when that is HEAD's last
     reflog entry (``commit (cherry-pick)``; git has removed ``CHERRY_PICK_HEAD`` by then)."""
-    last = _last_reflog(git_dir)
     return last[1] if last is not None and last[2].startswith("commit (cherry-pick)") else None
 
 
@@ -596,13 +595,14 @@ def _record_commit(
     from tokennotes import notes
 
     pick = os.path.join(dirs.git_dir, "CHERRY_PICK_HEAD")
+    reflog = _last_reflog(dirs.git_dir)  # read once: a pick after a conflict, an amend
     head_sha, sources = "", []
     if _exists(pick):
         with open(pick, encoding="ascii", errors="replace") as fh:
             sources = [fh.read().strip()]
         head_sha = run_git(dirs.toplevel, "rev-parse", "HEAD").decode().strip()
     else:
-        picked = picked_after_conflict(dirs.git_dir)
+        picked = picked_after_conflict(reflog)
         if picked and picked == run_git(dirs.toplevel, "rev-parse", "HEAD").decode().strip():
             head_sha = picked
             sources = pick_sources(dirs.toplevel, picked, ref)
@@ -659,7 +659,7 @@ def _record_commit(
                 )
             if len(head.parents) <= 1:  # a merge ships what its merged commits shipped
                 supersedes: tuple[str, ...] = ()
-                old = amended_from(dirs.git_dir, head.sha)
+                old = amended_from(reflog, head.sha)
                 if old:
                     previous = parse_note(notes.read_note(dirs.toplevel, old, ref))
                     supersedes = tuple(
