@@ -341,6 +341,39 @@ def test_gemini_tokens_filled_in_after_the_hook_ran_are_not_lost(
     assert (rec.tokens.input, rec.tokens.cache_read, rec.tokens.output) == (2000, 5000, 300)
 
 
+def test_an_opencode_row_completed_after_the_hook_ran_is_not_lost(
+    configured: Path, home: Path
+) -> None:
+    """OpenCode stores a response's row when it starts, with zero counters, and fills them in
+    when it ends; a commit in between must leave the response to the next commit."""
+    from tests.hooks.logwriters_go import (
+        add_message,
+        add_session,
+        make_opencode_v1,
+        opencode_assistant,
+        update_message,
+    )
+
+    repo = configured
+    db = make_opencode_v1(home / ".local" / "share" / "opencode" / "opencode.db")
+    add_session(db, "ses_app", str(repo))
+    created = int(time.time() * 1000) - 20_000
+    add_message(db, "msg_1", "ses_app", opencode_assistant(created, cwd=str(repo)))
+    first = commit(repo, "fix: one")
+    assert record(repo) == 0
+    assert usage_on(repo, first) == []  # an aborted-looking turn: not a response yet
+    done = opencode_assistant(
+        created, completed=created + 15_000, tokens=(40, 380, 0, 5000, 200), cwd=str(repo)
+    )
+    update_message(db, "msg_1", done, updated=int(time.time() * 1000))
+    db.close()
+    second = commit(repo, "fix: two")
+    assert record(repo) == 0
+    (rec,) = usage_on(repo, second)
+    assert rec.agent == "opencode"
+    assert (rec.tokens.input, rec.tokens.output, rec.tokens.cache_read) == (40, 380, 5000)
+
+
 def test_a_response_streamed_across_a_commit_is_split_not_lost(
     configured: Path, log: ClaudeLog
 ) -> None:
