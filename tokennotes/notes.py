@@ -530,10 +530,19 @@ def _is_ref_lock_error(stderr: bytes) -> bool:
     return b"cannot lock ref" in stderr or (b".lock'" in stderr and b"File exists" in stderr)
 
 
-def write_note(repo: RepoPath, rev: str, lines: Iterable[str], ref: str = NOTES_REF) -> bool:
+def write_note(
+    repo: RepoPath,
+    rev: str,
+    lines: Iterable[str],
+    ref: str = NOTES_REF,
+    *,
+    before: list[str] | None = None,
+) -> bool:
     """Add ``lines`` to the note on ``rev``: the sorted unique union with what is there.
 
-    Returns False (and writes nothing) when the note would not change. The body goes to
+    Returns False (and writes nothing) when the note would not change. When it writes and
+    ``before`` is given, the note's text as it was ("" for none) is appended to ``before``, so
+    that the caller can put it back (``restore_note``). The body goes to
     ``git notes add -F -`` on stdin, so the same set of lines always makes the same blob.
     Pass a full SHA for ``rev`` when a name like HEAD may move meanwhile. tokennotes' own
     writers wait for each other (``_write_lock``); when git itself holds the ref's lock (say an
@@ -550,6 +559,8 @@ def write_note(repo: RepoPath, rev: str, lines: Iterable[str], ref: str = NOTES_
         return False  # nothing to add: the union is what is there
     with _write_lock(repo):
         if _add_note(repo, ref, rev, body, force=False)[1].returncode == 0:
+            if before is not None:
+                before.append("")  # git refuses to add over a note: there was none
             return True
         existing = read_note(repo, rev, ref)
         body = merge_note_lines(existing, new_lines)
@@ -558,7 +569,21 @@ def write_note(repo: RepoPath, rev: str, lines: Iterable[str], ref: str = NOTES_
         args, result = _add_note(repo, ref, rev, body, force=True)
         if result.returncode != 0:
             raise GitError(args, result.returncode, _decode(result.stderr))
+        if before is not None:
+            before.append(existing)
         return True
+
+
+def restore_note(repo: RepoPath, rev: str, text: str, ref: str = NOTES_REF) -> None:
+    """Put back the note of ``rev`` as ``write_note``'s ``before`` kept it ("": remove it)."""
+    if text:
+        args = ["notes", f"--ref={ref}", "add", "-f", "-F", "-", "--end-of-options", rev]
+    else:
+        args = ["notes", f"--ref={ref}", "remove", "--ignore-missing", "--end-of-options", rev]
+    with _write_lock(repo):
+        result = _run(repo, args, input=text.encode("utf-8") if text else None, check=False)
+    if result.returncode != 0:
+        raise GitError(args, result.returncode, _decode(result.stderr))
 
 
 def _add_note(

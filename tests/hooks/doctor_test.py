@@ -4,6 +4,7 @@ import io
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,31 @@ def test_passes_on_what_the_record_hook_logged_once(repo: Path) -> None:
         assert cli.main(["record", "-C", str(repo), "--hook"]) == 0
     _, out = doctor(repo)
     assert "tokennotes record had trouble (and 1 more): " in out
+
+
+def test_trouble_a_later_good_run_resolved_is_not_passed_on(repo: Path) -> None:
+    from tokennotes.hooks.hooklog import append_log
+
+    common = repo / ".git"
+    now = time.time()
+    doctor(repo)  # looked once: everything logged from here on is new
+    append_log(common, "tokennotes sync:\n- notes not shared with origin: offline", now=now)
+    append_log(common, "tokennotes sync origin: pushed (attempt 1)", now=now)
+    _, out = doctor(repo)
+    assert "had trouble" not in out
+    append_log(common, "tokennotes record:\n- prices unavailable\n    details", now=now)
+    append_log(common, "tokennotes sync:\n- notes not shared with origin: offline", now=now)
+    _, out = doctor(repo)
+    assert "tokennotes sync had trouble (and 1 more): notes not shared with origin: offline" in out
+
+
+def test_a_first_look_skips_old_trouble(repo: Path) -> None:
+    from tokennotes.hooks.hooklog import append_log
+
+    common = repo / ".git"
+    append_log(common, "tokennotes record:\n- long ago", now=time.time() - 3 * 86400)
+    _, out = doctor(repo)  # the first look after an upgrade: days-old trouble is history
+    assert "had trouble" not in out
+    append_log(common, "tokennotes record:\n- just now")
+    _, out = doctor(repo)
+    assert "tokennotes record had trouble: just now" in out

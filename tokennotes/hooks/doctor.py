@@ -19,9 +19,13 @@ first problem of the newest entry.
 from __future__ import annotations
 
 import argparse
+import calendar
 import os
+import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -88,45 +92,82 @@ def check_repository(cwd: Path, *, always: bool = False, out: IO[str]) -> list[s
     return problems
 
 
-def _pass_on_hook_trouble(state: Path, out: IO[str]) -> None:
-    """Print the newest trouble the record and sync hooks logged since the last look."""
+def _pass_on_hook_trouble(state: Path, out: IO[str], now: float | None = None) -> None:
+    """Print the newest trouble the record and sync hooks logged since the last look, unless a
+    later run of the same hook went well (a sync that pushed after one that could not)."""
     log = state / LOG_FILE
     seen_file = state / SEEN_FILE
     try:
-        size = log.stat().st_size
+        st = log.stat()
     except OSError:
         return
     try:
-        seen = int(seen_file.read_text(encoding="ascii").strip() or 0)
+        ino, offset = (int(v) for v in seen_file.read_text(encoding="ascii").split())
+        first_look = False
     except (OSError, ValueError):
-        seen = 0
-    if size == seen:
+        ino, offset, first_look = st.st_ino, 0, True
+    if ino != st.st_ino or offset > st.st_size:  # rotated: a new file
+        offset = 0
+    if offset == st.st_size:
         return
-    start = seen if seen < size else 0  # smaller: the log was rotated
     try:
         with log.open("rb") as fh:
-            fh.seek(start)
-            text = fh.read().decode("utf-8", "replace")
-        seen_file.write_text(str(size), encoding="ascii")
+            fh.seek(offset)
+            data = fh.read()
+        seen_file.write_text(f"{st.st_ino} {offset + len(data)}", encoding="ascii")
     except OSError:
         return
-    entries: list[tuple[str, str]] = []  # (command, first problem) per entry
-    command = ""
-    for line in text.splitlines():
-        if line.startswith("tokennotes ") and line.endswith(":"):
-            command = line[len("tokennotes ") : -1]
-            entries.append((command, ""))
-        elif line.startswith("- ") and entries and not entries[-1][1]:
-            entries[-1] = (command, line[2:].strip())
-    found = [entry for entry in entries if entry[1]]
-    if not found:
+    # entries from before the first look (an upgrade) only count when they are recent
+    since = time.time() - 86400 if now is None else now - 86400
+    trouble: dict[str, list[str]] = {}  # command -> its problems since its last good run
+    newest = ""
+    for stamp, command, problem in _entries(data.decode("utf-8", "replace")):
+        if first_look and stamp < since:
+            continue
+        if problem:
+            trouble.setdefault(command, []).append(problem)
+            newest = command
+        else:
+            trouble.pop(command, None)
+    if newest not in trouble:
+        newest = next(reversed(trouble), "")
+    if not newest:
         return
-    command, problem = found[-1]
-    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    count = sum(len(problems) for problems in trouble.values())
+    more = f" (and {count - 1} more)" if count > 1 else ""
+    problem = trouble[newest][-1]
     print(
-        f"tokennotes: warning: tokennotes {command} had trouble{more}: {problem}; details in {log}",
+        f"tokennotes: warning: tokennotes {newest} had trouble{more}: {problem}; details in {log}",
         file=out,
     )
+
+
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) pid \d+\Z")
+
+
+def _entries(text: str) -> Iterator[tuple[float, str, str]]:
+    """The entries of hook.log text as (time, command, first problem or "" when it went well).
+
+    ``hooklog.append_log`` starts each entry with a ``<UTC time> pid <n>`` line; then comes
+    ``tokennotes <command>…`` and, for trouble, one ``- <problem>`` line per problem. Text before
+    the first such line (a cut entry) is skipped."""
+    stamp: float | None = None
+    command = problem = ""
+    for line in text.splitlines():
+        found = _STAMP.match(line)
+        if found:
+            if stamp is not None and command:
+                yield stamp, command, problem
+            stamp = calendar.timegm(time.strptime(found.group(1), "%Y-%m-%dT%H:%M:%SZ"))
+            command = problem = ""
+        elif stamp is None:
+            continue
+        elif not command and line.startswith("tokennotes "):
+            command = line.split()[1].rstrip(":") if len(line.split()) > 1 else ""
+        elif command and not problem and line.startswith("- "):
+            problem = line[2:].strip()
+    if stamp is not None and command:
+        yield stamp, command, problem
 
 
 def _git_paths(cwd: Path) -> tuple[Path, Path, Path] | None:

@@ -246,6 +246,29 @@ def _note_lines(repo: StrPath, rev: str, ref: str) -> frozenset[str]:
     return frozenset(line for line in notes.read_note(repo, rev, ref).split("\n") if line.strip())
 
 
+def _widest_note(repo: StrPath, shas: list[str], ref: str) -> str | None:
+    """The commit of ``shas`` whose note holds every line of the others' notes, if one does.
+
+    A commit rewritten by ``commit --amend`` or a rebase keeps its author line and subject,
+    and git copies its note onto the new commit (``notes.rewriteRef``, ``cat_sort_uniq``): the
+    newest note holds the older ones, and copying it copies the work once."""
+    notes_of = {sha: _note_lines(repo, sha, ref) for sha in shas}
+    for sha, lines in notes_of.items():
+        if all(lines >= other for other in notes_of.values()):
+            return sha
+    return None
+
+
+def _picked_from(message: bytes) -> list[str]:
+    """The commits a message says it was picked from (``cherry-pick -x`` adds the line)."""
+    found = []
+    for line in message.split(b"\n"):
+        line = line.strip()
+        if line.startswith(b"(cherry picked from commit ") and line.endswith(b")"):
+            found.append(line[len(b"(cherry picked from commit ") : -1].decode("ascii", "replace"))
+    return found
+
+
 def _author_and_subject(body: bytes) -> tuple[bytes, bytes]:
     """A commit object's ``author`` line and subject (first line of the message)."""
     header, _, message = body.partition(b"\n\n")
@@ -258,14 +281,15 @@ def _author_and_subject(body: bytes) -> tuple[bytes, bytes]:
 
 
 def pick_sources(repo: StrPath, head: str, ref: str) -> list[str]:
-    """The commits with a note on ``ref`` that ``head`` may have been cherry-picked from: their
-    author line (name, e-mail and date, which a cherry-pick keeps) and subject are ``head``'s.
-    A pick whose message was edited is not recognised, and is recorded as a new commit. One
-    ``git notes list`` and one ``git cat-file --batch`` over the annotated objects: run only
-    after a conflicted cherry-pick."""
+    """The commits with a note on ``ref`` that ``head`` may have been cherry-picked from: the one
+    its message names (``cherry-pick -x``), else those whose author line (name, e-mail and date,
+    which a cherry-pick keeps) and subject are ``head``'s. A pick whose message was edited is not
+    recognised, and is recorded as a new commit. One ``git notes list`` and one ``git cat-file
+    --batch`` over the annotated objects: run only after a conflicted cherry-pick."""
     listing = run_git(repo, "notes", f"--ref={ref}", "list").decode("ascii", "replace")
     objects = [parts[1] for parts in map(str.split, listing.splitlines()) if len(parts) == 2]
     names = [head, *(o for o in objects if o != head)]
+    named: list[str] = []
     out = run_git(repo, "cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
     found: list[tuple[str, bytes, bytes]] = []
     pos = 0
@@ -279,10 +303,15 @@ def pick_sources(repo: StrPath, head: str, ref: str) -> list[str]:
             continue
         size = int(header[2])
         if header[1] == b"commit":
-            found.append((name, *_author_and_subject(out[pos : pos + size])))
+            body = out[pos : pos + size]
+            if name == head:
+                named = [sha for sha in _picked_from(body) if sha in objects]
+            found.append((name, *_author_and_subject(body)))
         pos += size + 1
     if not found or found[0][0] != head or not found[0][1]:
         return []
+    if named:
+        return named[-1:]  # the last line names the commit picked last
     _, author, subject = found[0]
     return [sha for sha, a, s in found[1:] if a == author and s == subject]
 
@@ -484,9 +513,38 @@ def _read_pending(common_dir: str) -> tuple[list[PendingEntry], list[str]]:
     return read_pending(common_dir)
 
 
+def _save_or_take_back(
+    state: ScanState, repo: str, sha: str, ref: str, before: list[str], log: HookLog
+) -> None:
+    """Save the staged state; when that fails (a disk that filled up as it was written), take
+    this run's note back, so that the next commit counts the spend once, and raise."""
+    from tokennotes import notes
+    from tokennotes.hooks.state import StateError
+
+    try:
+        state.commit()
+        return
+    except StateError as exc:
+        problem = exc
+    if before:  # the note was written by this run
+        try:
+            notes.restore_note(repo, sha, before[0], ref)
+        except (TokennotesError, OSError) as exc:
+            log.problem(
+                "the note is written but the scan state could not be saved; the next "
+                "commit may count this spend again",
+                f"{problem}\ntaking the note back failed: {exc}",
+            )
+            return
+    took_back = "; note taken back" if before else ""
+    raise TokennotesError(f"the scan state could not be saved ({problem}){took_back}")
+
+
 def _diagnostics(diags: Mapping[str, Diagnostics], log: HookLog) -> None:
-    """One problem per agent whose logs could not be read, and one per agent with malformed
-    lines (skipped and counted; the hook log names each file and how many)."""
+    """One problem per agent whose logs could not be read. Malformed lines (skipped and counted)
+    go to the hook log, each file with how many, but are not printed: the hook reads every
+    project's logs, and a garbled line in another project's would warn in each repository."""
+    skipped = []
     for agent, diag in diags.items():
         if diag.errors:
             log.problem(
@@ -494,13 +552,16 @@ def _diagnostics(diags: Mapping[str, Diagnostics], log: HookLog) -> None:
                 "\n".join(diag.errors),
             )
         if diag.malformed_lines:
-            files = sorted(diag.per_file.items())
-            many = len(files) != 1
-            log.problem(
-                f"{agent}: skipped {diag.malformed_lines} malformed log line(s) in "
-                f"{len(files)} file{'s' if many else ''}",
-                "\n".join(f"{path}: {count} line(s)" for path, count in files),
-            )
+            skipped.append(f"  {agent}: {diag.malformed_lines} line(s)")
+            skipped.extend(f"    {path}: {count}" for path, count in sorted(diag.per_file.items()))
+    if skipped and log.common_dir is not None:
+        from tokennotes.hooks.hooklog import append_log
+
+        append_log(
+            log.common_dir,
+            "tokennotes record: skipped malformed lines in the agents' logs (`tokennotes scan`"
+            " counts them too)\n" + "\n".join(skipped),
+        )
 
 
 def collect_window(
@@ -606,12 +667,16 @@ def _record_commit(
         if picked and picked == run_git(dirs.toplevel, "rev-parse", "HEAD").decode().strip():
             head_sha = picked
             sources = pick_sources(dirs.toplevel, picked, ref)
-            if len({_note_lines(dirs.toplevel, s, ref) for s in sources}) > 1:
-                log.problem(
-                    "cherry-pick: its source is ambiguous, so it is recorded as a new commit",
-                    f"{picked}: candidates {' '.join(sources)}",
-                )
-                head_sha = ""
+            if len(sources) > 1:  # an amended or rebased commit keeps its author and subject
+                widest = _widest_note(dirs.toplevel, sources, ref)
+                if widest is None:
+                    log.problem(
+                        "cherry-pick: its source is ambiguous, so it is recorded as a new commit",
+                        f"{picked}: candidates {' '.join(sources)}",
+                    )
+                    head_sha = ""
+                else:
+                    sources = [widest]
     if head_sha:  # a cherry-pick: copy the source's lines (none when it had no note)
         source = sources[0] if sources else ""
         lines = sorted(_note_lines(dirs.toplevel, source, ref)) if source else []
@@ -683,21 +748,13 @@ def _record_commit(
             # a note is not written without the state that keeps its spend from counting twice
             state.set_meta(attribute.WATERMARK_KEY, attribute.next_watermark(window, head.time))
             state.stage()
+            before: list[str] = []
             try:
-                notes.write_note(dirs.toplevel, head.sha, lines, ref)
+                notes.write_note(dirs.toplevel, head.sha, lines, ref, before=before)
             except BaseException:
                 state.rollback()
                 raise
-            from tokennotes.hooks.state import StateError
-
-            try:
-                state.commit()
-            except StateError as exc:
-                log.problem(
-                    "the note is written but the scan state could not be saved; the next "
-                    "commit may count this spend again (run tokennotes doctor)",
-                    str(exc),
-                )
+            _save_or_take_back(state, dirs.toplevel, head.sha, ref, before, log)
             if pending:
                 from tokennotes.hooks.manual import consume_pending
 
