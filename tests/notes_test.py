@@ -105,6 +105,22 @@ def test_hook_location_variables_do_not_redirect_commands(
 # --- reading and writing one note -----------------------------------------------------------
 
 
+def test_taking_back_a_write_keeps_what_others_added_meanwhile(repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD").strip()
+    before: list[str] = []
+    assert notes.write_note(repo, head, [line(1)], before=before)
+    assert before == [""]  # there was no note
+    notes.take_back_lines(repo, head, before[0], [line(1)])
+    assert notes.read_note(repo, head) == ""
+    notes.write_note(repo, head, [line(1)])
+    before = []
+    assert notes.write_note(repo, head, [line(2), line(3)], before=before)
+    assert before == [f"{line(1)}\n"]
+    notes.write_note(repo, head, [line(4)])  # another writer, between the write and its undo
+    notes.take_back_lines(repo, head, before[0], [line(1), line(2), line(3)])
+    assert notes.read_note(repo, head) == f"{line(1)}\n{line(4)}\n"
+
+
 def test_write_unions_sorted_unique_and_skips_when_unchanged(repo: Path) -> None:
     head = git(repo, "rev-parse", "HEAD").strip()
     assert notes.read_note(repo, head) == ""

@@ -542,7 +542,7 @@ def write_note(
 
     Returns False (and writes nothing) when the note would not change. When it writes and
     ``before`` is given, the note's text as it was ("" for none) is appended to ``before``, so
-    that the caller can put it back (``restore_note``). The body goes to
+    that the caller can take its lines back (``take_back_lines``). The body goes to
     ``git notes add -F -`` on stdin, so the same set of lines always makes the same blob.
     Pass a full SHA for ``rev`` when a name like HEAD may move meanwhile. tokennotes' own
     writers wait for each other (``_write_lock``); when git itself holds the ref's lock (say an
@@ -574,14 +574,22 @@ def write_note(
         return True
 
 
-def restore_note(repo: RepoPath, rev: str, text: str, ref: str = NOTES_REF) -> None:
-    """Put back the note of ``rev`` as ``write_note``'s ``before`` kept it ("": remove it)."""
-    if text:
-        args = ["notes", f"--ref={ref}", "add", "-f", "-F", "-", "--end-of-options", rev]
-    else:
-        args = ["notes", f"--ref={ref}", "remove", "--ignore-missing", "--end-of-options", rev]
+def take_back_lines(
+    repo: RepoPath, rev: str, before: str, lines: Iterable[str], ref: str = NOTES_REF
+) -> None:
+    """Remove from ``rev``'s note the ``lines`` that were not in it ``before`` (``write_note``'s
+    ``before``), keeping whatever another writer added meanwhile; no line left: no note."""
+    added = set(lines) - set(before.split("\n"))
     with _write_lock(repo):
-        result = _run(repo, args, input=text.encode("utf-8") if text else None, check=False)
+        current = read_note(repo, rev, ref)
+        keep = [line for line in current.split("\n") if line.strip() and line not in added]
+        if keep:
+            body = merge_note_lines(keep)
+            args = ["notes", f"--ref={ref}", "add", "-f", "-F", "-", "--end-of-options", rev]
+            result = _run(repo, args, input=body.encode("utf-8"), check=False)
+        else:
+            args = ["notes", f"--ref={ref}", "remove", "--ignore-missing", "--end-of-options", rev]
+            result = _run(repo, args, check=False)
     if result.returncode != 0:
         raise GitError(args, result.returncode, _decode(result.stderr))
 

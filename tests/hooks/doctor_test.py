@@ -192,3 +192,31 @@ def test_a_first_look_skips_old_trouble(repo: Path) -> None:
     append_log(common, "tokennotes record:\n- just now")
     _, out = doctor(repo)
     assert "tokennotes record had trouble: just now" in out
+
+
+def test_only_a_good_run_of_the_same_hook_and_remote_clears_trouble(repo: Path) -> None:
+    from tokennotes.hooks.hooklog import append_log
+
+    common = repo / ".git"
+    append_log(common, "tokennotes sync:\n- notes not shared with origin: offline")
+    append_log(common, "tokennotes sync backup: nothing to share (attempt 1)")
+    _, out = doctor(repo)
+    assert "tokennotes sync had trouble: notes not shared with origin: offline" in out
+    append_log(common, "tokennotes record:\n- nothing recorded (disk full)")
+    append_log(common, "tokennotes record (skipped lines): malformed lines in the agents' logs")
+    _, out = doctor(repo)  # skipped lines are no sign that recording went well
+    assert "tokennotes record had trouble: nothing recorded (disk full)" in out
+
+
+def test_trouble_logged_just_before_a_rotation_is_read_from_the_old_file(repo: Path) -> None:
+    from tokennotes.hooks.hooklog import append_log
+
+    common = repo / ".git"
+    log = common / "tokennotes" / "hook.log"
+    append_log(common, "tokennotes record:\n- first")
+    doctor(repo)
+    append_log(common, "tokennotes record:\n- just before the rotation")
+    log.rename(log.with_name("hook.log.1"))  # what append_log does past its size bound
+    append_log(common, "tokennotes sync origin: pushed (attempt 1)")
+    _, out = doctor(repo)
+    assert "tokennotes record had trouble: just before the rotation" in out

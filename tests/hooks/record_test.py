@@ -634,6 +634,22 @@ def test_rebase_squash_and_cherry_pick_keep_records_once(
     assert total(usage_on(repo)).output == 5
 
 
+def pick_with_conflict(repo: Path, source: str, resolved: str, finish: str = "commit") -> str:
+    """Cherry-pick ``source`` onto a branch whose shared.py conflicts with it, write
+    ``resolved`` there and finish the pick (``git commit`` or ``cherry-pick --continue``)."""
+    result = subprocess.run(
+        ["git", "cherry-pick", source], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0 and "conflict" in result.stdout.lower()
+    (repo / "shared.py").write_text(resolved)
+    git(repo, "add", "shared.py")
+    if finish == "commit":
+        git(repo, "commit", "-q", "--no-edit")
+    else:
+        git(repo, "cherry-pick", "--continue", env={"GIT_EDITOR": "true"})
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
 @pytest.mark.parametrize("finish", ["commit", "continue"])
 def test_a_cherry_pick_finished_after_a_conflict_copies_its_source(
     hooked: Path, log: ClaudeLog, finish: str
@@ -651,17 +667,7 @@ def test_a_cherry_pick_finished_after_a_conflict_copies_its_source(
     log.respond(output=7)  # spent meanwhile: belongs to the next ordinary commit
     commit(repo, "fix: release tweak", path="shared.py", text="release\n")
     log.respond(output=3)
-    result = subprocess.run(
-        ["git", "cherry-pick", source], cwd=repo, capture_output=True, text=True, check=False
-    )
-    assert result.returncode != 0 and "conflict" in result.stdout.lower()
-    (repo / "shared.py").write_text("release\ntopic\n")
-    git(repo, "add", "shared.py")
-    if finish == "commit":
-        git(repo, "commit", "-q", "--no-edit")
-    else:
-        git(repo, "cherry-pick", "--continue", env={"GIT_EDITOR": "true"})
-    picked = git(repo, "rev-parse", "HEAD").strip()
+    picked = pick_with_conflict(repo, source, "release\ntopic\n", finish)
     assert picked != source
     assert read_note(repo, picked, REF) == source_note  # copied line for line, nothing added
     after = commit(repo, "fix: after the pick", path="after.py")
@@ -686,15 +692,34 @@ def test_a_conflicted_pick_of_an_amended_commit_copies_the_amended_note(
     git(repo, "checkout", "-q", "-b", "release", base)
     commit(repo, "fix: release tweak", path="shared.py", text="release\n")
     log.respond(output=3)
-    picking = subprocess.run(["git", "cherry-pick", source], cwd=repo, capture_output=True)
-    assert picking.returncode != 0
-    (repo / "shared.py").write_text("release\ntopic v2\n")
-    git(repo, "add", "shared.py")
-    git(repo, "commit", "-q", "--no-edit")
-    picked = git(repo, "rev-parse", "HEAD").strip()
+    picked = pick_with_conflict(repo, source, "release\ntopic v2\n")
     assert read_note(repo, picked, REF) == read_note(repo, source, REF)
     after = commit(repo, "fix: after the pick", path="after.py")
     assert total(usage_on(repo, after)).output == 3
+
+
+def test_a_pick_line_carried_over_by_an_amend_does_not_beat_the_amended_commit(
+    hooked: Path, log: ClaudeLog
+) -> None:
+    """`cherry-pick -x A` gives S a `(cherry picked from commit A)` line, which an amend of S
+    keeps; a conflicted pick of the amended S2 must copy S2's note, not A's."""
+    repo = hooked
+    base = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "-b", "topic")
+    log.respond(output=100)
+    first = commit(repo, "feat: shared change", path="shared.py", text="topic\n")
+    git(repo, "checkout", "-q", "-b", "stable", base)
+    git(repo, "cherry-pick", "-x", first)  # clean: its note is copied
+    log.respond(output=20)
+    (repo / "more.py").write_text("more\n")
+    git(repo, "add", "more.py")
+    git(repo, "commit", "-q", "--amend", "--no-edit")
+    amended = git(repo, "rev-parse", "HEAD").strip()
+    assert total(usage_on(repo, amended)).output == 120
+    git(repo, "checkout", "-q", "-b", "release", base)
+    commit(repo, "fix: release tweak", path="shared.py", text="release\n")
+    picked = pick_with_conflict(repo, amended, "release\ntopic\n")
+    assert read_note(repo, picked, REF) == read_note(repo, amended, REF)
 
 
 def test_pick_sources_match_the_author_line_and_the_subject(
@@ -773,7 +798,7 @@ def test_malformed_log_lines_are_skipped_counted_and_named(
     # not printed: the hook reads every project's logs, and this one may be another's
     assert capsys.readouterr().err == ""
     details = (repo / ".git" / "tokennotes" / "hook.log").read_text()
-    assert "skipped malformed lines" in details and "claude: 1 line(s)" in details
+    assert "record (skipped lines): malformed lines" in details and "claude: 1 line(s)" in details
     assert f"{log.path}: 1" in details
     assert total(usage_on(repo, sha)).output == 42  # the good lines around it count
 

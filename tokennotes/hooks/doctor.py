@@ -94,7 +94,7 @@ def check_repository(cwd: Path, *, always: bool = False, out: IO[str]) -> list[s
 
 def _pass_on_hook_trouble(state: Path, out: IO[str], now: float | None = None) -> None:
     """Print the newest trouble the record and sync hooks logged since the last look, unless a
-    later run of the same hook went well (a sync that pushed after one that could not)."""
+    later run of the same hook went well (a sync to the same remote that pushed)."""
     log = state / LOG_FILE
     seen_file = state / SEEN_FILE
     try:
@@ -106,29 +106,41 @@ def _pass_on_hook_trouble(state: Path, out: IO[str], now: float | None = None) -
         first_look = False
     except (OSError, ValueError):
         ino, offset, first_look = st.st_ino, 0, True
-    if ino != st.st_ino or offset > st.st_size:  # rotated: a new file
+    chunks = []
+    if ino != st.st_ino:  # rotated: the rest of the old file is hook.log.1 now
+        rotated = state / (LOG_FILE + ".1")
+        try:
+            if rotated.stat().st_ino == ino:
+                with rotated.open("rb") as fh:
+                    fh.seek(offset)
+                    chunks.append(fh.read())
+        except OSError:
+            pass
         offset = 0
-    if offset == st.st_size:
+    elif offset > st.st_size:  # cut short: read it whole
+        offset = 0
+    if offset == st.st_size and not chunks:
         return
     try:
         with log.open("rb") as fh:
             fh.seek(offset)
-            data = fh.read()
-        seen_file.write_text(f"{st.st_ino} {offset + len(data)}", encoding="ascii")
+            chunks.append(fh.read())
+        seen_file.write_text(f"{st.st_ino} {offset + len(chunks[-1])}", encoding="ascii")
     except OSError:
         return
     # entries from before the first look (an upgrade) only count when they are recent
-    since = time.time() - 86400 if now is None else now - 86400
-    trouble: dict[str, list[str]] = {}  # command -> its problems since its last good run
+    since = (time.time() if now is None else now) - 86400
+    trouble: dict[str, list[str]] = {}  # hook (and remote) -> its problems since it went well
     newest = ""
-    for stamp, command, problem in _entries(data.decode("utf-8", "replace")):
-        if first_look and stamp < since:
-            continue
-        if problem:
-            trouble.setdefault(command, []).append(problem)
-            newest = command
-        else:
-            trouble.pop(command, None)
+    for chunk in chunks:
+        for stamp, key, problem in _entries(chunk.decode("utf-8", "replace")):
+            if first_look and stamp < since:
+                continue
+            if problem:
+                trouble.setdefault(key, []).append(problem)
+                newest = key
+            else:
+                trouble.pop(key, None)
     if newest not in trouble:
         newest = next(reversed(trouble), "")
     if not newest:
@@ -136,38 +148,58 @@ def _pass_on_hook_trouble(state: Path, out: IO[str], now: float | None = None) -
     count = sum(len(problems) for problems in trouble.values())
     more = f" (and {count - 1} more)" if count > 1 else ""
     problem = trouble[newest][-1]
+    hook = newest.split()[0]
     print(
-        f"tokennotes: warning: tokennotes {newest} had trouble{more}: {problem}; details in {log}",
+        f"tokennotes: warning: tokennotes {hook} had trouble{more}: {problem}; details in {log}",
         file=out,
     )
 
 
 _STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) pid \d+\Z")
+_NOT_SHARED = "notes not shared with "  # tokennotes.hooks.sync._trouble
 
 
 def _entries(text: str) -> Iterator[tuple[float, str, str]]:
-    """The entries of hook.log text as (time, command, first problem or "" when it went well).
+    """The entries of hook.log text as (time, key, first problem, or "" for a run that went
+    well).
 
-    ``hooklog.append_log`` starts each entry with a ``<UTC time> pid <n>`` line; then comes
-    ``tokennotes <command>…`` and, for trouble, one ``- <problem>`` line per problem. Text before
-    the first such line (a cut entry) is skipped."""
+    ``hooklog.append_log`` starts each entry with a ``<UTC time> pid <n>`` line. Trouble follows
+    as ``tokennotes <hook>:`` and one ``- <problem>`` line per problem; a sync that went well is
+    ``tokennotes sync <remote>: <what it did>``. The key is the hook, with the remote for sync
+    (a push to one remote does not mend another). Other lines without a problem (the record
+    hook's ``tokennotes record (skipped lines): …``) are not a run that went well, and neither
+    is text before the first timestamp line (a cut entry)."""
     stamp: float | None = None
-    command = problem = ""
+    header = problem = ""
     for line in text.splitlines():
         found = _STAMP.match(line)
         if found:
-            if stamp is not None and command:
-                yield stamp, command, problem
+            if stamp is not None:
+                yield from _entry(stamp, header, problem)
             stamp = calendar.timegm(time.strptime(found.group(1), "%Y-%m-%dT%H:%M:%SZ"))
-            command = problem = ""
+            header = problem = ""
         elif stamp is None:
             continue
-        elif not command and line.startswith("tokennotes "):
-            command = line.split()[1].rstrip(":") if len(line.split()) > 1 else ""
-        elif command and not problem and line.startswith("- "):
+        elif not header and line.startswith("tokennotes "):
+            header = line[len("tokennotes ") :]
+        elif header and not problem and line.startswith("- "):
             problem = line[2:].strip()
-    if stamp is not None and command:
-        yield stamp, command, problem
+    if stamp is not None:
+        yield from _entry(stamp, header, problem)
+
+
+def _entry(stamp: float, header: str, problem: str) -> Iterator[tuple[float, str, str]]:
+    name, colon, said = header.partition(":")
+    words = name.split()
+    if not words or not colon:
+        return
+    if problem:
+        key = words[0]
+        if key == "sync" and problem.startswith(_NOT_SHARED):
+            key = f"sync {problem[len(_NOT_SHARED) :].split(':', 1)[0]}"
+        yield stamp, key, problem
+    elif words[0] == "sync" and len(words) == 2 and said.strip():
+        yield stamp, name, ""  # `sync <remote>: pushed (attempt 1)`
 
 
 def _git_paths(cwd: Path) -> tuple[Path, Path, Path] | None:

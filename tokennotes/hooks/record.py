@@ -282,10 +282,11 @@ def _author_and_subject(body: bytes) -> tuple[bytes, bytes]:
 
 def pick_sources(repo: StrPath, head: str, ref: str) -> list[str]:
     """The commits with a note on ``ref`` that ``head`` may have been cherry-picked from: the one
-    its message names (``cherry-pick -x``), else those whose author line (name, e-mail and date,
-    which a cherry-pick keeps) and subject are ``head``'s. A pick whose message was edited is not
-    recognised, and is recorded as a new commit. One ``git notes list`` and one ``git cat-file
-    --batch`` over the annotated objects: run only after a conflicted cherry-pick."""
+    its message names (``cherry-pick -x``) and those whose author line (name, e-mail and date,
+    which a cherry-pick keeps) and subject are ``head``'s. A pick whose message was edited (and
+    names no source) is not recognised, and is recorded as a new commit. One ``git notes list``
+    and one ``git cat-file --batch`` over the annotated objects: run only after a conflicted
+    cherry-pick."""
     listing = run_git(repo, "notes", f"--ref={ref}", "list").decode("ascii", "replace")
     objects = [parts[1] for parts in map(str.split, listing.splitlines()) if len(parts) == 2]
     names = [head, *(o for o in objects if o != head)]
@@ -309,11 +310,12 @@ def pick_sources(repo: StrPath, head: str, ref: str) -> list[str]:
             found.append((name, *_author_and_subject(body)))
         pos += size + 1
     if not found or found[0][0] != head or not found[0][1]:
-        return []
-    if named:
-        return named[-1:]  # the last line names the commit picked last
+        return named[-1:]
     _, author, subject = found[0]
-    return [sha for sha, a, s in found[1:] if a == author and s == subject]
+    alike = [sha for sha, a, s in found[1:] if a == author and s == subject]
+    # the last -x line names the commit picked last; a rewrite of it (an amend after a pick
+    # keeps the line) is among the alike, with a wider note (the caller picks the widest)
+    return list(dict.fromkeys(named[-1:] + alike))
 
 
 def count_words(repo: StrPath, head: HeadCommit, scoring: ScoringConfig) -> list[classify.Change]:
@@ -514,7 +516,13 @@ def _read_pending(common_dir: str) -> tuple[list[PendingEntry], list[str]]:
 
 
 def _save_or_take_back(
-    state: ScanState, repo: str, sha: str, ref: str, before: list[str], log: HookLog
+    state: ScanState,
+    repo: str,
+    sha: str,
+    ref: str,
+    lines: list[str],
+    before: list[str],
+    log: HookLog,
 ) -> None:
     """Save the staged state; when that fails (a disk that filled up as it was written), take
     this run's note back, so that the next commit counts the spend once, and raise."""
@@ -528,7 +536,7 @@ def _save_or_take_back(
         problem = exc
     if before:  # the note was written by this run
         try:
-            notes.restore_note(repo, sha, before[0], ref)
+            notes.take_back_lines(repo, sha, before[0], lines, ref)
         except (TokennotesError, OSError) as exc:
             log.problem(
                 "the note is written but the scan state could not be saved; the next "
@@ -559,8 +567,8 @@ def _diagnostics(diags: Mapping[str, Diagnostics], log: HookLog) -> None:
 
         append_log(
             log.common_dir,
-            "tokennotes record: skipped malformed lines in the agents' logs (`tokennotes scan`"
-            " counts them too)\n" + "\n".join(skipped),
+            "tokennotes record (skipped lines): malformed lines in the agents' logs"
+            " (`tokennotes scan` counts them too)\n" + "\n".join(skipped),
         )
 
 
@@ -754,7 +762,7 @@ def _record_commit(
             except BaseException:
                 state.rollback()
                 raise
-            _save_or_take_back(state, dirs.toplevel, head.sha, ref, before, log)
+            _save_or_take_back(state, dirs.toplevel, head.sha, ref, lines, before, log)
             if pending:
                 from tokennotes.hooks.manual import consume_pending
 
