@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -306,6 +307,19 @@ def test_a_response_flushed_after_the_previous_run_goes_to_the_next_commit(
     assert usage_on(repo, third) == []
 
 
+def completed_across_a_commit(repo: Path, complete: Callable[[], object]) -> UsageRecord:
+    """Commit and record while a response is incomplete on disk (no usage yet), ``complete``
+    it, commit and record again: the second commit's one usage record."""
+    first = commit(repo, "fix: one")
+    assert record(repo) == 0
+    assert usage_on(repo, first) == []  # not a response yet
+    complete()
+    second = commit(repo, "fix: two")
+    assert record(repo) == 0
+    (rec,) = usage_on(repo, second)
+    return rec
+
+
 def test_gemini_tokens_filled_in_after_the_hook_ran_are_not_lost(
     configured: Path, home: Path
 ) -> None:
@@ -329,14 +343,10 @@ def test_gemini_tokens_filled_in_after_the_hook_ran_are_not_lost(
     started = iso(datetime.now(timezone.utc) - timedelta(seconds=20))
     meta = gemini_meta(sid, project_hash(str(repo)), started, kind="main")
     write_jsonl(path, [meta, gemini_user("u1", started), gemini_reply("r1", started)])
-    first = commit(repo, "fix: one")
-    assert record(repo) == 0
-    assert usage_on(repo, first) == []  # no tokens known yet
     tokens = gemini_tokens(7000, 300, cached=5000)
-    write_jsonl(path, [gemini_reply("r1", started, tokens)], mode="a")
-    second = commit(repo, "fix: two")
-    assert record(repo) == 0
-    (rec,) = usage_on(repo, second)
+    rec = completed_across_a_commit(
+        repo, lambda: write_jsonl(path, [gemini_reply("r1", started, tokens)], mode="a")
+    )
     assert rec.agent == "gemini"
     assert (rec.tokens.input, rec.tokens.cache_read, rec.tokens.output) == (2000, 5000, 300)
 
@@ -359,17 +369,13 @@ def test_an_opencode_row_completed_after_the_hook_ran_is_not_lost(
     add_session(db, "ses_app", str(repo))
     created = int(time.time() * 1000) - 20_000
     add_message(db, "msg_1", "ses_app", opencode_assistant(created, cwd=str(repo)))
-    first = commit(repo, "fix: one")
-    assert record(repo) == 0
-    assert usage_on(repo, first) == []  # an aborted-looking turn: not a response yet
     done = opencode_assistant(
         created, completed=created + 15_000, tokens=(40, 380, 0, 5000, 200), cwd=str(repo)
     )
-    update_message(db, "msg_1", done, updated=int(time.time() * 1000))
+    rec = completed_across_a_commit(
+        repo, lambda: update_message(db, "msg_1", done, updated=int(time.time() * 1000))
+    )
     db.close()
-    second = commit(repo, "fix: two")
-    assert record(repo) == 0
-    (rec,) = usage_on(repo, second)
     assert rec.agent == "opencode"
     assert (rec.tokens.input, rec.tokens.output, rec.tokens.cache_read) == (40, 380, 5000)
 
