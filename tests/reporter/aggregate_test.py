@@ -92,6 +92,32 @@ def test_a_window_counts_only_landed_output_and_shows_unlanded_spend() -> None:
     assert agg.total.cost == Decimal("0.00801")
 
 
+def test_a_window_counts_the_copies_and_superseded_facts_of_its_own_records() -> None:
+    inside = fact(usage("in", "2026-11-17T10:00:00Z", "acme-large", Tokens(input=10)))
+    before = fact(usage("before", "2026-11-02T10:00:00Z", "acme-large", Tokens(input=10)))
+    old = fact(output("old", "2026-11-03T10:00:00Z", "feature", 1, 5))
+    new = fact(output("new", "2026-11-18T10:00:00Z", "fix", 1, 3, supersedes=(old.id,)))
+    amended = fact(output("amended", "2026-11-18T11:00:00Z", "fix", 1, 3))
+    again = fact(output("again", "2026-11-18T11:05:00Z", "fix", 1, 3, supersedes=(amended.id,)))
+    pairs = [
+        (A, before), (B, before), (C, before),  # two copies, before the window
+        (A, old), (B, old),  # superseded, with a copy, before the window
+        (B, inside), (C, inside), (C, inside),  # two copies, one on the same commit
+        (B, new), (C, amended), (D, amended), (D, again),
+    ]  # fmt: skip
+    window = Scope(kind="window", since="2026-11-16T00:00:00", until="2026-11-23T00:00:00")
+    deduped = dedupe_facts(pairs, frozenset({A, B, C, D}))
+    assert (deduped.duplicates, deduped.superseded) == (6, 2)  # the whole ref
+    agg = _agg(pairs, window, landed=frozenset({A, B, C, D}))
+    # "inside" twice and "amended" once (superseded, in the window): 3 copies, 1 superseded
+    assert (agg.duplicates, agg.superseded) == (3, 1)
+    everything = Scope(kind="window", since="2026-01-01T00:00:00", until="2027-01-01T00:00:00")
+    agg = _agg(pairs, everything, landed=frozenset({A, B, C, D}))
+    assert (agg.duplicates, agg.superseded) == (6, 2)  # a window over everything: the ref's
+    agg = _agg(pairs, Scope(kind="all"), landed=frozenset({A, B, C, D}))
+    assert (agg.duplicates, agg.superseded) == (6, 2)
+
+
 def test_spend_is_shared_among_output_types_by_points_exactly() -> None:
     pairs = [
         (A, fact(usage("u", "2026-11-16T10:00:00Z", "acme-large", Tokens(input=1, output=1)))),

@@ -162,6 +162,21 @@ class Deduped:
     duplicates: int
     superseded: int
     dropped: frozenset[str] = frozenset()  # the ids of the superseded facts
+    copies: dict[int, int] = field(default_factory=dict)  # index -> copies read after the first
+    # each superseded fact's time and number of copies (to count the ones of a window)
+    dropped_copies: tuple[tuple[str, int], ...] = ()
+
+    def counts_in(self, since: str, until: str) -> tuple[int, int]:
+        """The duplicates and superseded facts among the facts whose time (seconds, UTC) is
+        in ``[since, until)``: what a window report counts."""
+        facts = self.facts
+        duplicates = sum(n for i, n in self.copies.items() if since <= facts[i].ts[:19] < until)
+        superseded = 0
+        for ts, n in self.dropped_copies:
+            if since <= ts[:19] < until:
+                superseded += 1
+                duplicates += n
+        return duplicates, superseded
 
 
 _SUPERSEDES = attrgetter("supersedes")
@@ -205,6 +220,7 @@ def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
                 lands[i] = True
                 break
     dropped = _superseded(facts, lands) if any(filter(_SUPERSEDES, facts)) else set()
+    copies = parsed.copies
     if not dropped:
         return Deduped(
             facts=facts,
@@ -213,6 +229,7 @@ def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
             carriers=carriers,
             duplicates=parsed.duplicates,
             superseded=0,
+            copies=copies,
         )
     keep = [i for i, fact in enumerate(facts) if fact.id not in dropped]
     return Deduped(
@@ -223,6 +240,10 @@ def settle(parsed: Parsed, landed: Container[str] = frozenset()) -> Deduped:
         duplicates=parsed.duplicates,
         superseded=len(facts) - len(keep),
         dropped=frozenset(dropped),
+        copies={n: copies[i] for n, i in enumerate(keep) if i in copies},
+        dropped_copies=tuple(
+            (fact.ts, copies.get(i, 0)) for i, fact in enumerate(facts) if fact.id in dropped
+        ),
     )
 
 
@@ -1076,6 +1097,10 @@ def aggregate(
             usage_carriers.update(others)
     carriers |= usage_carriers
 
+    if windowed:  # the copies and superseded facts of the window's records
+        duplicates, superseded = deduped.counts_in(since, until)
+    else:
+        duplicates, superseded = deduped.duplicates, deduped.superseded
     per_commit = sums.per_commit
     # only commits costing at least the top-th cost can be among the top (ties included)
     costs = heapq.nlargest(top, map(_COST, per_commit.values())) if top > 0 else []
@@ -1112,8 +1137,8 @@ def aggregate(
         commits_with_usage=len(usage_carriers),
         usage_records=sums.count,
         output_records=output_count,
-        duplicates=deduped.duplicates,
-        superseded=deduped.superseded,
+        duplicates=duplicates,
+        superseded=superseded,
         unpriced_models=tuple(m for _, m in sorted((-n, m) for m, n in sums.unpriced.items())),
         recorded_cost=sums.recorded_cost,
         recorded_records=sums.recorded_records,

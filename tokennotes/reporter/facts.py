@@ -192,7 +192,8 @@ Fact = Usage | Output
 class Parsed(NamedTuple):
     """The facts of some notes, one per id (the first read), ``homes[i]`` the commit
     ``records[i]`` was read from; ``carriers`` lists, by index, the other commits carrying the
-    same id (copies)."""
+    same id; ``copies`` counts, by index, the copies read after the first (``duplicates`` is
+    their sum)."""
 
     records: list[Fact]
     homes: list[str]
@@ -200,6 +201,7 @@ class Parsed(NamedTuple):
     duplicates: int
     skipped: int
     errors: list[str]
+    copies: dict[int, int]
 
     @property
     def facts(self) -> list[tuple[str, Fact]]:
@@ -490,6 +492,7 @@ class FactReader:
         self.facts: list[Fact] = []
         self.homes: list[str] = []
         self.carriers: dict[int, list[str]] = {}
+        self.copies: dict[int, int] = {}
         self.duplicates = 0
         self.skipped = 0
         self.errors: list[str] = []
@@ -585,6 +588,7 @@ class FactReader:
                     homes.append(sha)
                     continue
                 self.duplicates += 1
+                self.copies[i] = self.copies.get(i, 0) + 1
                 if sha != homes[i]:
                     others = self.carriers.setdefault(i, [])
                     if sha not in others:
@@ -592,7 +596,13 @@ class FactReader:
 
     def result(self) -> Parsed:
         return Parsed(
-            self.facts, self.homes, self.carriers, self.duplicates, self.skipped, self.errors
+            self.facts,
+            self.homes,
+            self.carriers,
+            self.duplicates,
+            self.skipped,
+            self.errors,
+            self.copies,
         )
 
 
@@ -616,6 +626,7 @@ def collect_facts(pairs: Iterable[tuple[str, Fact]]) -> Parsed:
             reader.homes.append(sha)
             continue
         reader.duplicates += 1
+        reader.copies[i] = reader.copies.get(i, 0) + 1
         if sha != reader.homes[i]:
             others = reader.carriers.setdefault(i, [])
             if sha not in others:
