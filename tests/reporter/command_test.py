@@ -105,6 +105,56 @@ def test_window_budgets_judge_each_day_and_week(
     }
     assert [b["kind"] for b in data["budgets"]] == ["daily", "weekly"]
     assert data["budgets"][1]["state"] == "ok"
+    assert cli.main([*args, "--override"]) == 0  # a window's budgets can be overridden too
+    data = json.loads(capsys.readouterr().out)
+    assert (data["budget"]["kind"], data["budget"]["state"]) == ("daily", "overridden")
+
+
+def test_budgets_judge_every_day_of_the_scope(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The days a budget judges are the scope's, not the charts' series: a window without a
+    start reaches back to the first record, and an open end takes records after ``--now``."""
+    import json
+
+    _budget(history, "budget:\n  daily: {usd: 0.045}\n")
+    repo = ["report", "--repo", history["path"], "--format", "json", "--gate"]
+    # ends two months after the records: the series (37 days) does not reach them
+    assert cli.main([*repo, "--until", "2027-01-31", "--now", "2027-02-01T00:00:00Z"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["cost_usd"] == "0.1162"
+    assert (data["budget"]["state"], data["budget"]["period"]) == ("exceeded", "2026-11-20")
+    # U8 ($0.05) at 14:00 is after --now, and the open window counts it: so does its budget
+    assert cli.main([*repo, "--since", "2026-11-20", "--now", "2026-11-20T12:00:00Z"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["by_day"]["2026-11-20"]["cost_usd"] == "0.05"
+    assert (data["budget"]["state"], data["budget"]["spent_usd"]) == ("exceeded", "0.05")
+
+
+def test_week_over_week_alert_with_under_two_weeks_of_history(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The records start on 11-16: the week before the last 7 days has only two days with
+    data, and the days before them count as nothing spent."""
+    import json
+
+    from tests.reporter.history_test import add_note, usage
+    from tokennotes.record import Tokens, dump_record
+
+    big = usage("u9", "2026-11-24T10:00:00Z", "acme-large", Tokens(input=100_000))  # $0.20
+    add_note(Path(history["path"]), history["C6"], dump_record(big))
+    _budget(history, "alerts:\n  week_over_week_pct: 50\n")
+    args = ["report", "--repo", history["path"], "--format", "json", "--since", "7d",
+            "--now", "2026-11-24T12:00:00Z"]  # fmt: skip
+    assert cli.main(args) == 0
+    (alert,) = json.loads(capsys.readouterr().out)["alerts"]
+    # 11-18..11-24: U5 0.006 + U6 0.0012 + U7 0.004 + U8 0.05 + U9 0.2; before: U1 + U3
+    assert alert["subject"] == "2026-11-18..2026-11-24"
+    assert alert["message"] == (
+        "2026-11-18..2026-11-24 cost $0.26, 375% more than 2026-11-11..2026-11-17 ($0.06; "
+        "alert above 50%)"
+    )
+    assert str(alert["value"]) == "374.9"  # (0.2612 - 0.055) / 0.055
 
 
 def test_a_window_judges_the_whole_week_it_touches(

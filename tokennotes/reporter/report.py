@@ -198,6 +198,7 @@ def _budgets(
                 spent_tokens=tokens,
                 has_data=True,
                 warn_at=budget.warn_at,
+                overridden=overridden,
                 period=name,
             )
             for name, (tokens, cost) in periods.items()
@@ -234,9 +235,12 @@ def _series(
 ) -> tuple[list[DayPoint], dict[str, Bucket]]:
     """The daily series of the charts and tables, and the day totals behind it.
 
-    A window's series reaches ``series_days`` before its end and, for the comparison, 30 days
-    before its start (from every note, by local day); a range's or all history's has the days
-    with records. Days before the first one with data are left out.
+    A window's series reaches ``series_days`` before its end (its ``--until``, else ``now``)
+    and, for the comparison, 30 days before its start (from every note, by local day); a
+    range's or all history's has the days with records. Days before the first one with data are
+    left out. A window's day totals also reach its own ends, which the budgets judge: an open
+    end takes every later record (as the report does), a window without a start every earlier
+    one.
     """
     scope = agg.scope
     if scope.kind == "window":
@@ -245,7 +249,9 @@ def _series(
         if scope.since is not None:
             back = min(back, _moment(scope.since) - timedelta(days=TRAILING_DAYS))
         since = utc_stamp(back)
-        totals = day_totals(everything, days, pricer, since, until)
+        totals = day_totals(
+            everything, days, pricer, since if scope.since is not None else "", scope.until or "~"
+        )
         first = days.day(since + "Z")
         window_first = days.day((scope.since or since) + "Z")
         with_data = [day for day, b in totals.items() if b.records or b.items]
@@ -261,19 +267,29 @@ def _series(
     return day_series(totals, max(first, earliest), max(first, last)), totals
 
 
-def _week_pair(series: Sequence[DayPoint]) -> list[WeekPoint]:
-    """The last 7 days of the series and the 7 before them (for the week-over-week alert)."""
+def _week_pair(series: Sequence[DayPoint], totals: Mapping[str, Bucket]) -> list[WeekPoint]:
+    """The 7 days ending on the series' last day and the 7 before them, from the day totals
+    (for the week-over-week alert): days the series leaves out for want of data count as
+    nothing spent, so a history shorter than two weeks still compares."""
+    if not series:
+        return []
+    try:
+        last = date.fromisoformat(series[-1].day)
+        starts = [last - timedelta(days=back) for back in (13, 6)]
+    except OverflowError:  # a series ending in the first days of year 1
+        return []
     pair = []
-    for chunk in (series[-14:-7], series[-7:]):
-        if len(chunk) == 7:
-            pair.append(
-                WeekPoint(
-                    week=f"{chunk[0].day}..{chunk[-1].day}",
-                    tokens=sum(d.total for d in chunk),
-                    cost=sum((d.cost for d in chunk), Decimal(0)),
-                    items=sum(d.items for d in chunk),
-                )
+    for start in starts:
+        names = [(start + timedelta(days=k)).isoformat() for k in range(7)]
+        buckets = [b for b in map(totals.get, names) if b is not None]
+        pair.append(
+            WeekPoint(
+                week=f"{names[0]}..{names[-1]}",
+                tokens=sum(b.total for b in buckets),
+                cost=sum((b.cost for b in buckets), Decimal(0)),
+                items=sum(b.items for b in buckets),
             )
+        )
     return pair
 
 
@@ -348,7 +364,7 @@ def build_report(
         start = utc_stamp(_moment(end) - timedelta(days=TRAILING_DAYS))
         (trailing,) = spend_in(everything, [(start, end)], pricer)
         comparison = compare(agg.total.cost, agg.total.items, trailing.cost, trailing.items)
-    week_pair = _week_pair(series) if scope.kind != "range" else []
+    week_pair = _week_pair(series, totals) if scope.kind != "range" else []
     verdict, verdicts = _budgets(agg, config, overridden, totals)
     costly = costly_commits(agg, tokens=config.alerts.commit_tokens, usd=config.alerts.commit_usd)
     alerts = check_alerts(costly, week_pair, config.alerts)
