@@ -415,6 +415,16 @@ def test_yaml_syntax_errors_name_the_line(
     assert got.startswith(f".tokennotes.yml:{line}: {problem}")
 
 
+@pytest.mark.parametrize("nested", ["[" * 3000 + "]" * 3000, "{a: " * 2000 + "}" * 2000])
+def test_deeply_nested_yaml_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nested: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert error_of(tmp_path, f"budget: {nested}\n") == (
+        ".tokennotes.yml: invalid YAML: nested too deeply"
+    )
+
+
 def test_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / CONFIG_FILE).write_bytes(b"timezone: UTC\nbudget: \xff\n")

@@ -649,6 +649,11 @@ def _load_yaml(text: str, path: Path) -> Any:
         raise ConfigError(
             f"{_display(path)}: {problem}", path=_display(path), problem=problem
         ) from exc
+    except RecursionError:  # the parser recurses per level: a few hundred `[` are enough
+        problem = "invalid YAML: nested too deeply"
+        raise ConfigError(
+            f"{_display(path)}: {problem}", path=_display(path), problem=problem
+        ) from None
 
 
 # --------------------------------------------------------------------------- validation

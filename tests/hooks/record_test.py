@@ -921,10 +921,15 @@ def test_missing_config_uses_defaults_and_says_so(
     assert total(usage_on(repo)).output == 5
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["scoring: [unclosed\n", "a: " + "[" * 3000 + "]" * 3000 + "\n"],  # the parser recurses
+    ids=["syntax", "nested"],
+)
 def test_broken_config_uses_defaults(
-    repo: Path, log: ClaudeLog, capsys: pytest.CaptureFixture[str]
+    repo: Path, log: ClaudeLog, capsys: pytest.CaptureFixture[str], text: str
 ) -> None:
-    (repo / ".tokennotes.yml").write_text("scoring: [unclosed\n")
+    (repo / ".tokennotes.yml").write_text(text)
     log.respond(output=10)
     commit(repo, "feat: broken config")
     assert record(repo, "--hook") == 0
