@@ -258,6 +258,28 @@ def test_read_range_with_and_without_notes(repo: Path) -> None:
     assert root.parents == () and root.subject == "initial"
 
 
+def test_read_range_keeps_every_byte_of_a_hostile_note(repo: Path, tmp_path: Path) -> None:
+    """A note is text anyone who can push notes wrote: unit separators (the old single log
+    format split the subject from the note at the last one) and NUL bytes (``-z``'s separator)
+    must neither move the note's lines into the subject nor lose them."""
+    base = git(repo, "rev-parse", "HEAD").strip()
+    one = commit(repo, "one\x1fsubject")
+    two = commit(repo, "two")
+    hostile = f"{line(1)}\njunk\x1fline\n".encode()
+    (tmp_path / "note").write_bytes(hostile)
+    git(repo, "notes", f"--ref={NOTES_REF}", "add", "-F", str(tmp_path / "note"), one)
+    (tmp_path / "note").write_bytes(f"{line(2)}\nthree\0four\n".encode())
+    git(repo, "notes", f"--ref={NOTES_REF}", "add", "-F", str(tmp_path / "note"), two)
+    by_sha = {c.sha: c for c in notes.read_range(repo, f"{base}..HEAD")}
+    assert by_sha[one].subject == "one\x1fsubject"
+    assert by_sha[one].note_text == hostile.decode()
+    assert by_sha[two].subject == "two"
+    assert by_sha[two].note_text.startswith(f"{line(2)}\nthree")  # git log shows NUL as \n
+    # the fallback when a log's notes do not line up with its commits: framed by size
+    found = notes._note_blobs(repo, NOTES_REF, [one, two, base])
+    assert found == {one: hostile, two: f"{line(2)}\nthree\0four\n".encode()}
+
+
 def test_read_range_rejects_a_bad_range(repo: Path) -> None:
     with pytest.raises(notes.GitError, match="git log"):
         notes.read_range(repo, "nope..HEAD")

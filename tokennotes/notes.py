@@ -313,37 +313,45 @@ def read_note(repo: RepoPath, rev: str, ref: str = NOTES_REF) -> str:
     raise GitError(args, result.returncode, _decode(result.stderr))
 
 
-_LOG_FORMAT = "%H%x1f%P%x1f%ct%x1f%ae%x1f%s%x1f%N"
+_META_FORMAT = "%H%x1f%P%x1f%ct%x1f%ae%x1f%s"  # the subject last: it may hold a \x1f
+_NOTE_FORMAT = "%H%x1f%N"
 
 
 def read_range(
     repo: RepoPath, range_spec: str | Sequence[str], ref: str = NOTES_REF
 ) -> list[CommitNotes]:
-    """Every commit of a range (``git log`` order) with its note, from one ``git log`` call.
+    """Every commit of a range (``git log`` order) with its note.
 
     ``range_spec`` is what ``git log`` takes: ``"base..head"``, ``"HEAD"``, ``"a b ^c"`` (a
     string is split on whitespace) or a list of revisions.
+
+    Two ``git log`` calls: the commits, then their notes. A note is text that anyone who can
+    push notes wrote, and may hold any byte: each note must follow its commit's id, one per
+    commit, or the notes are read again through ``git cat-file``, whose framing is by size.
     """
     revs = range_spec.split() if isinstance(range_spec, str) else list(range_spec)
-    args = [
-        "log",
-        "-z",
-        "--no-show-signature",
-        "--no-notes",
-        f"--notes={ref}",
-        f"--format={_LOG_FORMAT}",
-        "--end-of-options",
-        *revs,
-        "--",
-    ]
-    out = _run(repo, args).stdout
+
+    def log(fmt: str, *notes: str) -> list[bytes]:
+        args = ["log", "-z", "--no-show-signature", "--no-notes", *notes, f"--format={fmt}",
+                "--end-of-options", *revs, "--"]  # fmt: skip
+        parts = _run(repo, args).stdout.split(b"\0")
+        if parts and not parts[-1]:
+            parts.pop()
+        return parts
+
+    meta = [chunk.split(b"\x1f", 4) for chunk in log(_META_FORMAT)]
+    texts = log(_NOTE_FORMAT, f"--notes={ref}")
+    shas = [fields[0] for fields in meta]
+    if len(texts) == len(shas) and all(
+        text.startswith(sha) and text[len(sha) : len(sha) + 1] == b"\x1f"
+        for sha, text in zip(shas, texts, strict=True)
+    ):
+        notes = [text[len(sha) + 1 :] for sha, text in zip(shas, texts, strict=True)]
+    else:  # a note holding a NUL byte
+        found = _note_blobs(repo, ref, [sha.decode() for sha in shas])
+        notes = [found.get(sha.decode(), b"") for sha in shas]
     commits: list[CommitNotes] = []
-    for chunk in out.split(b"\0"):
-        if not chunk:
-            continue
-        sha, parents, ts, email, rest = chunk.split(b"\x1f", 4)
-        # a note that is JSON lines never holds a raw \x1f; a subject might: split at the last
-        subject, _, note = rest.rpartition(b"\x1f")
+    for (sha, parents, ts, email, subject), note in zip(meta, notes, strict=True):
         commits.append(
             CommitNotes(
                 sha=sha.decode(),
@@ -355,6 +363,34 @@ def read_range(
             )
         )
     return commits
+
+
+def _note_blobs(repo: RepoPath, ref: str, shas: Sequence[str]) -> dict[str, bytes]:
+    """The notes of ``shas`` on ``ref`` as bytes, from ``git notes list`` and one
+    ``git cat-file --batch`` (commits without a note are left out)."""
+    listed = _run(repo, ["notes", f"--ref={ref}", "list"], check=False).stdout
+    wanted = set(shas)
+    blobs: dict[str, str] = {}
+    for line in listed.decode("ascii", "replace").splitlines():
+        blob, _, annotated = line.partition(" ")
+        if annotated in wanted:
+            blobs[annotated] = blob
+    if not blobs:
+        return {}
+    names = list(blobs.values())
+    out = _run(repo, ["cat-file", "--batch"], input="".join(f"{n}\n" for n in names).encode())
+    bodies: dict[str, bytes] = {}
+    pos = 0
+    for name in names:
+        end = out.stdout.index(b"\n", pos)
+        header = out.stdout[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[1] == b"missing":
+            continue
+        size = int(header[2])
+        bodies[name] = out.stdout[pos : pos + size]
+        pos += size + 1
+    return {sha: bodies[blob] for sha, blob in blobs.items() if blob in bodies}
 
 
 NoteSpan: TypeAlias = "tuple[str, int, int]"  # (annotated object, start, stop) in a text
