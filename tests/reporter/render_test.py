@@ -136,6 +136,26 @@ def test_pr_comment_golden(history: dict[str, str], capsys: pytest.CaptureFixtur
     check_snapshot("report_comment.md", text)
 
 
+def test_config_strings_and_chart_urls_cannot_break_out(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A grade is named in the config and a chart URL comes from the command line (often
+    built from a branch name): neither may open an HTML comment, mention someone, end the
+    image link early, or write terminal escapes."""
+    grade = "<!-- @octocat \x1b[2J"
+    Path(history["path"], ".tokennotes.yml").write_text(
+        CONFIG + f'scoring:\n  grades: {{"{grade}": 0}}\n'.replace("\x1b", "\\e")
+    )
+    url = "https://img.example/x)<!--@octocat.png"
+    text = _markdown(history, capsys, f"{history['C0']}..main", "--chart-url", url)
+    assert "<!--" not in text and "\x1b" not in text
+    assert "· grade &lt;\\!\\-\\- @&#8203;octocat  \\[2J · budget" in text
+    assert "![tokennotes chart](https://img.example/x%29%3C!--@octocat.png)" in text
+    assert cli.main(["report", "--repo", history["path"], f"{history['C0']}..main"]) == 0
+    table = capsys.readouterr().out
+    assert "\x1b" not in table and "grade <!-- @octocat ?[2J" in table
+
+
 def test_summary_golden(history: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     text = _markdown(history, capsys, f"{history['C0']}..main")
     assert MARKER not in text

@@ -278,7 +278,7 @@ def render_table(report: Report) -> str:
         f"tokennotes · {plain(report.title)}",
         f"{compact(total.total)} tokens · {usd(total.cost)} · {plural(sc.items, 'item')} · "
         f"{plural(sc.points, 'point')} · {decimal(sc.points_per_dollar)} points/$ · "
-        f"grade {sc.grade or 'n/a'} · budget {report.budget.state.value}",
+        f"grade {plain(sc.grade or 'n/a')} · budget {report.budget.state.value}",
     ]
     if total.estimated or total.manual:
         out.append(

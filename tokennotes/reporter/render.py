@@ -60,6 +60,19 @@ def md(value: object) -> str:
     return str(value).translate(_MD_TABLE)
 
 
+# what may stay as it is in a link's destination: RFC 3986's characters but the parentheses
+# (markdown's delimiters) and the quote; anything else (spaces, <, >, controls) is %-encoded
+_LINK_SAFE = "-._~:/?#[]@!$&*+,;=%"
+
+
+def link(value: object) -> str:
+    """A URL safe as a markdown link's destination (``[text](here)``): the characters that
+    could end it or start markup are percent-encoded, so the link stays one link."""
+    from urllib.parse import quote
+
+    return quote(str(value), safe=_LINK_SAFE)
+
+
 def usd(value: Decimal | None, places: int = 2) -> str:
     """``$1,234.50``; a non-zero amount below a cent shows as ``<$0.01``; None is ``n/a``."""
     return format_usd(value, places)
@@ -136,6 +149,7 @@ def plural(count: int, word: str, many: str = "") -> str:
 
 FILTERS: dict[str, Callable[..., str]] = {
     "md": md,
+    "link": link,
     "usd": usd,
     "pct": pct,
     "signed": signed,
