@@ -182,6 +182,36 @@ def test_by_day_uses_local_days_and_activity() -> None:
     assert row.bucket.items == 1
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_a_span_past_midnight_is_clamped_to_the_day(zone: str) -> None:
+    """A record's span may reach past its day on both sides (a garbled or hostile one far
+    past it): a day has at most 24 active hours, shown up to 24:00."""
+    days = LocalDays(ZoneInfo(zone))
+    pairs = [
+        (A, fact(usage("u", "2026-11-16T10:00:00Z", "acme-small", Tokens(input=1),
+                       first="2026-11-14T00:00:00Z", last="2099-01-01T00:00:00Z"))),
+    ]  # fmt: skip
+    agg = aggregate(dedupe_facts(pairs), scope=Scope(kind="all"), pricer=pricer, days=days)
+    row = agg.by_day["2026-11-16"]
+    assert (row.first, row.last, row.hours) == ("00:00", "24:00", 24)
+
+
+@pytest.mark.parametrize(
+    ("zone", "ts", "day"),
+    [
+        ("Europe/Berlin", "9999-12-31T23:00:00Z", "9999-12-31"),  # local: year 10000
+        ("America/New_York", "9999-12-31T23:00:00Z", "9999-12-31"),
+    ],
+)
+def test_times_at_the_ends_of_the_calendar_do_not_crash(zone: str, ts: str, day: str) -> None:
+    """Only a garbled record holds such a time; its local day stays the UTC one."""
+    days = LocalDays(ZoneInfo(zone))
+    assert days.day(ts) == day
+    pairs = [(A, fact(usage("u", ts, "acme-small", Tokens(input=1), first=ts, last=ts)))]
+    agg = aggregate(dedupe_facts(pairs), scope=Scope(kind="all"), pricer=pricer, days=days)
+    assert agg.total.total == 1 and set(agg.by_day) == {day}
+
+
 def test_an_amend_undone_keeps_the_landed_original() -> None:
     """Commit A landed; amending it made B, whose output record supersedes A's (and git copied
     A's record onto B); then a reset went back to A. B never landed: A's output stands, and B's

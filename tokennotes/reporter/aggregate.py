@@ -364,7 +364,11 @@ def _as_list(b: Bucket) -> Acc:
 
 
 class LocalDays:
-    """Calendar days (``YYYY-MM-DD``) of canonical UTC times in a time zone, cached per hour."""
+    """Calendar days (``YYYY-MM-DD``) of canonical UTC times in a time zone, cached per hour.
+
+    A time whose local day lies past the calendar (the last hours of 9999 east of UTC: only a
+    garbled record holds one) stays in UTC.
+    """
 
     def __init__(self, zone: tzinfo) -> None:
         self.zone = zone
@@ -381,7 +385,10 @@ class LocalDays:
             int(ts[17:19]),
             tzinfo=timezone.utc,
         )
-        return moment.astimezone(self.zone)
+        try:
+            return moment.astimezone(self.zone)
+        except OverflowError:
+            return moment
 
     def day(self, ts: str) -> str:
         if self.utc:
@@ -390,6 +397,12 @@ class LocalDays:
         found = self._cache.get(key)
         if found is not None:
             return found
+        try:
+            return self._day(ts, key)
+        except OverflowError:
+            return ts[:10]
+
+    def _day(self, ts: str, key: str) -> str:
         start = datetime(
             int(ts[0:4]), int(ts[5:7]), int(ts[8:10]), int(ts[11:13]), tzinfo=timezone.utc
         )
@@ -802,14 +815,22 @@ def _day_rows(
             first, last = start_ts[11:16], span[1][11:16]
             seconds = _seconds_of_day(span[1]) - _seconds_of_day(start_ts)
             hours = Decimal(max(0, seconds)) / 3600
-        elif span is not None:
+        elif span is not None:  # clamped to the day: a record's span may cross midnight
             start, end = days.local(span[0]), days.local(span[1])
-            day_start = datetime.combine(date.fromisoformat(day), datetime.min.time(), days.zone)
+            local_day = date.fromisoformat(day)
+            day_start = datetime.combine(local_day, datetime.min.time(), days.zone)
             start = max(start, day_start)
+            last = ""
+            if local_day < date.max:
+                day_end = datetime.combine(
+                    local_day + timedelta(days=1), datetime.min.time(), days.zone
+                )
+                if end.timestamp() >= day_end.timestamp():
+                    end, last = day_end, "24:00"
             # instants, not wall clocks: one ZoneInfo on both sides would ignore a DST change
             elapsed = int(end.timestamp() - start.timestamp())
             hours = Decimal(max(0, elapsed)) / 3600
-            first, last = start.strftime("%H:%M"), end.strftime("%H:%M")
+            first, last = start.strftime("%H:%M"), last or end.strftime("%H:%M")
         rows[day] = DayRow(
             day=day, bucket=_bucket(by_day[day]), first=first, last=last, hours=hours
         )
