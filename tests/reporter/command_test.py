@@ -42,6 +42,32 @@ def test_parse_when_rejects_nonsense() -> None:
         command.parse_when("next week", BERLIN, NOON, end=True)
 
 
+@pytest.mark.parametrize(
+    ("text", "end"),
+    [
+        ("9999-12-31", True),  # its end is past the calendar
+        ("99999999d", False),
+        ("99999999999999999999d", False),  # too large for a timedelta
+        ("9999999999h", False),
+        ("0999-01-01", False),  # would print as "999-01-01..." and sort after "2026-..."
+        ("0001-01-01T00:00+05:00", False),  # before the calendar in UTC
+        ("1969-12-31", False),
+    ],
+)
+def test_times_out_of_range_are_messages(text: str, end: bool) -> None:
+    flag = "--until" if end else "--since"
+    with pytest.raises(TokennotesError, match=f"^{flag}: .* is out of range; use a time from"):
+        command.parse_when(text, BERLIN, NOON, end=end)
+
+
+def test_now_out_of_range_is_a_message(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["report", "--repo", history["path"], "--now", "0001-01-01T00:00", "--since", "1d"]
+    assert cli.main(args) == 1
+    assert "--now: '0001-01-01T00:00' is out of range" in capsys.readouterr().err
+
+
 def test_arguments_parse() -> None:
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)

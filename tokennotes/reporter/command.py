@@ -89,8 +89,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# the times a report takes: UTC stamps are compared as text (four-digit years) and series
+# reach weeks before and after them
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9998, 12, 31, tzinfo=timezone.utc)
+
+
+def _in_range(moment: datetime, flag: str, text: str) -> datetime:
+    try:
+        inside = EARLIEST <= moment <= LATEST
+    except OverflowError:  # an offset that moves the time past the calendar
+        inside = False
+    if not inside:
+        raise TokennotesError(f"{flag}: {text!r} is out of range; use a time from 1970 to 9998")
+    return moment
+
+
 def parse_when(text: str, zone: tzinfo, now: datetime, *, end: bool = False) -> datetime:
-    """A ``--since``/``--until`` value as an aware datetime (see ``add_arguments``)."""
+    """A ``--since``/``--until`` value as an aware datetime (see ``add_arguments``), from 1970
+    to 9998 (TokennotesError else)."""
+    flag = "--until" if end else "--since"
+    try:
+        moment = _parse_when(text, zone, now, end=end)
+    except (OverflowError, ValueError):  # 99999999d, a day past 9999-12-31
+        moment = EARLIEST - timedelta(days=1)
+    return _in_range(moment, flag, text)
+
+
+def _parse_when(text: str, zone: tzinfo, now: datetime, *, end: bool) -> datetime:
     value = text.strip()
     relative = _RELATIVE.fullmatch(value)
     if relative:
@@ -130,7 +156,8 @@ def _now(args: argparse.Namespace) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise TokennotesError(f"--now: cannot read {args.now!r}; use an ISO time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return _in_range(moment, "--now", args.now)
 
 
 def _no_notes(ref: str, root: Path) -> TokennotesError:
