@@ -230,3 +230,14 @@ def test_usage_errors(history: dict[str, str], capsys: pytest.CaptureFixture[str
     Path(history["path"], ".tokennotes.yml").write_text(CONFIG + "timezone: Mars/Olympus\n")
     assert cli.main(repo) == 1
     assert "unknown time zone" in capsys.readouterr().err
+
+
+def test_unwritable_output_and_chart_are_messages(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    repo = ["report", "--repo", history["path"], "--now", NOW, "--gate"]
+    assert cli.main([*repo, "--output", str(tmp_path)]) == 1
+    assert f"tokennotes: cannot write {tmp_path}: Is a directory" in capsys.readouterr().err
+    missing = tmp_path / "no" / "chart.png"
+    assert cli.main([*repo, "--chart", str(missing)]) == 1
+    assert f"cannot write {missing}: No such file or directory" in capsys.readouterr().err

@@ -279,7 +279,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         _write_chart(report, Path(args.chart), args.theme or config.report.theme, config)
     text = _format(report, args, config)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        _write(Path(args.output), text.encode("utf-8"))
     else:
         out.write(text)
     for problem in report.errors[:5]:
@@ -333,4 +333,12 @@ def _write_chart(report: Report, path: Path, theme: str, config: Config) -> None
                 "charts need matplotlib: pip install 'tokennotes[charts]'"
             ) from None
         raise
-    path.write_bytes(chart.png)
+    _write(path, chart.png)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``; TokennotesError (one line) when that fails."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise TokennotesError(f"cannot write {path}: {exc.strerror or exc}") from None
