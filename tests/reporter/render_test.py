@@ -195,6 +195,17 @@ def test_templates_can_be_overridden(
     code = cli.main(["report", "--repo", history["path"], "--format", "markdown", "main~1..main"])
     assert code == 1
     assert "template summary.md.j2" in capsys.readouterr().err
+    # an overriding template's own errors, met while rendering or loading, are messages too
+    for body, message in (
+        (b"ok\n{{ 1/0 }}\n", "tpl), line 2: ZeroDivisionError: division by zero"),
+        (b"{{ v.r.title|usd }}\n", "line 1: AttributeError"),
+        (b"caf\xe9 {{ v.r.title }}\n", "UnicodeDecodeError"),
+    ):
+        (root / "tpl" / "summary.md.j2").write_bytes(body)
+        args = ["report", "--repo", history["path"], "--format", "markdown", "main~1..main"]
+        assert cli.main(args) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
 def test_one_item_is_not_items(history: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:

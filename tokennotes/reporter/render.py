@@ -316,6 +316,25 @@ def render_markdown(
     except jinja2.TemplateError as exc:
         where = f" ({templates_dir})" if templates_dir else ""
         raise TokennotesError(f"template {name}{where}: {exc}") from None
+    except Exception as exc:  # an overriding template's own error: 1/0, a filter misused
+        if not templates_dir:
+            raise  # the shipped templates' is a bug: the traceback says where
+        raise TokennotesError(
+            f"template {name} ({templates_dir}){_template_line(exc)}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     if template == "comment" and MARKER not in text:  # an overridden summary lost the block
         text = f"{MARKER}\n{text}"
     return text
+
+
+def _template_line(exc: BaseException) -> str:
+    """``", line N"`` of the innermost template frame of ``exc``'s traceback, or ""."""
+    import traceback
+
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.filename.endswith(".j2")
+    ]
+    return f", line {lines[-1]}" if lines else ""
