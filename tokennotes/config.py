@@ -665,6 +665,26 @@ _TYPE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z"
 _BAD_REF = r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock(?:/|\Z)|[/.]\Z"
 
 
+def notes_ref_arg(value: str) -> str:
+    """A ``--ref`` option: a valid ref under ``refs/notes/`` (argparse's ``type``); a name
+    outside ``refs/`` is taken under ``refs/notes/``, as git's own ``--ref`` does."""
+    ref = value.strip()
+    if not ref.startswith("refs/"):
+        ref = f"refs/notes/{ref}"
+    if (
+        not ref.startswith("refs/notes/")
+        or ref == "refs/notes/"
+        or re.search(_BAD_REF, ref)
+        or any(part.startswith(".") for part in ref.split("/"))
+    ):
+        import argparse
+
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a notes ref; use refs/notes/NAME (e.g. refs/notes/ai-tokens)"
+        )
+    return ref
+
+
 def parse_duration(text: str) -> int:
     """`24h`, `90m`, `2d`, `1w`, `45s` or combinations (`1h30m`) → seconds; ValueError else."""
     compact = text.strip().lower()

@@ -137,6 +137,11 @@ def test_show_command_table_and_json(repo: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_show_a_commit_without_a_note(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # no notes ref at all: say so, with how to get the notes
+    assert main(["show", "-C", str(repo)]) == 1
+    assert "refs/notes/ai-tokens does not exist" in capsys.readouterr().err
+    tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
+    write_note(repo, tree, [dump_record(usage())])  # the ref exists; HEAD has no note
     assert main(["show", "-C", str(repo), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["usage"] == [] and data["output"] == [] and data["cost_usd"] == "0"
@@ -149,9 +154,32 @@ def test_show_unknown_revision(repo: Path, capsys: pytest.CaptureFixture[str]) -
     assert "no-such-rev: not a commit here" in capsys.readouterr().err
 
 
+def test_show_a_note_on_a_tree(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tokennotes report` lists every annotated object; `show` shows a note on a non-commit
+    too (git log prints nothing for one)."""
+    tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
+    write_note(repo, tree, [dump_record(usage())])
+    assert main(["show", "-C", str(repo), "--json", tree[:12]]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["commit"], data["subject"], data["cost_usd"]) == (tree, "(tree)", "0.4123")
+
+
+@pytest.mark.parametrize(
+    "ref", ["refs/heads/main", "refs/notes/", "refs/notes/a..b", "refs/notes/.x"]
+)
+def test_a_ref_outside_refs_notes_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str], ref: str
+) -> None:
+    for command in ("show", "report", "dashboard"):
+        assert main([command, "--ref", ref]) == 2
+        assert "is not a notes ref; use refs/notes/NAME" in capsys.readouterr().err
+
+
 def test_show_other_notes_ref(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_note(repo, "HEAD", [dump_record(output())], "refs/notes/elsewhere")
     assert main(["show", "-C", str(repo), "--json", "--ref", "refs/notes/elsewhere"]) == 0
+    assert json.loads(capsys.readouterr().out)["points"] == 5
+    assert main(["show", "-C", str(repo), "--json", "--ref", "elsewhere"]) == 0  # as git takes it
     assert json.loads(capsys.readouterr().out)["points"] == 5
 
 

@@ -24,6 +24,8 @@ HELP = "Share the notes: fetch, merge (cat_sort_uniq) and push the notes ref (pr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tokennotes.config import notes_ref_arg
+
     parser.add_argument(
         "--remote",
         metavar="NAME",
@@ -33,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ref",
         metavar="REF",
+        type=notes_ref_arg,
         help="notes ref (default: notes_ref of .tokennotes.yml, refs/notes/ai-tokens)",
     )
     parser.add_argument(

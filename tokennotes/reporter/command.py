@@ -32,6 +32,8 @@ _RELATIVE = re.compile(r"(\d+)([hdw])")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tokennotes.config import notes_ref_arg
+
     parser.add_argument(
         "range",
         nargs="?",
@@ -66,7 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", help="the report's title (default: the range or the dates)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report here")
     parser.add_argument("--repo", metavar="PATH", default=".", help="the repository (default .)")
-    parser.add_argument("--ref", metavar="REF", help="notes ref (default: the config's)")
+    parser.add_argument(
+        "--ref", metavar="REF", type=notes_ref_arg, help="notes ref (default: the config's)"
+    )
     parser.add_argument(
         "--gate",
         action="store_true",

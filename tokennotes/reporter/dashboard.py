@@ -35,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from tokennotes.config import Config
+from tokennotes.config import Config, notes_ref_arg
 from tokennotes.errors import TokennotesError
 from tokennotes.reporter.aggregate import (
     NO_OUTPUT,
@@ -547,7 +547,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=f"where to write the page (default: {DEFAULT_OUTPUT}; - for stdout)",
     )
-    parser.add_argument("--ref", help="notes ref (default: the config's, refs/notes/ai-tokens)")
+    parser.add_argument(
+        "--ref", type=notes_ref_arg, help="notes ref (default: the config's, refs/notes/ai-tokens)"
+    )
     parser.add_argument("-C", "--repo", default=".", help="repository (default: .)")
 
 

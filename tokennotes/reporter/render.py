@@ -320,8 +320,7 @@ def render_markdown(
         if not templates_dir:
             raise  # the shipped templates' is a bug: the traceback says where
         raise TokennotesError(
-            f"template {name} ({templates_dir}){_template_line(exc)}: "
-            f"{type(exc).__name__}: {exc}"
+            f"template {name} ({templates_dir}){_template_line(exc)}: {type(exc).__name__}: {exc}"
         ) from None
     if template == "comment" and MARKER not in text:  # an overridden summary lost the block
         text = f"{MARKER}\n{text}"

@@ -300,9 +300,13 @@ def render_receipt(receipt: Receipt) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tokennotes.config import notes_ref_arg
+
     parser.add_argument("rev", nargs="?", default="HEAD", help="commit (default: HEAD)")
     parser.add_argument("--json", action="store_true", help="print the receipt as JSON")
-    parser.add_argument("--ref", help="notes ref (default: the config's, refs/notes/ai-tokens)")
+    parser.add_argument(
+        "--ref", type=notes_ref_arg, help="notes ref (default: the config's, refs/notes/ai-tokens)"
+    )
     parser.add_argument("-C", "--repo", default=".", help="repository (default: .)")
 
 
@@ -334,12 +338,35 @@ def read_receipt(repo: Path, rev: str, ref: str | None = None) -> Receipt:
         raise TokennotesError(
             f"{rev}: not a commit here ({problem[-1] if problem else 'git log failed'})"
         )
-    sha, ctime, author, subject = (
-        result.stdout.decode("utf-8", "replace").rstrip("\n").split("\0", 3)
-    )
+    ref = ref or _notes_ref(repo)
+    if not notes.notes_ref_exists(repo, ref):
+        raise TokennotesError(
+            f"no tokennotes records here: {ref} does not exist. Record some commits first "
+            "(tokennotes init installs the hook), or fetch the notes of a clone that has them: "
+            f"git fetch origin '{ref}:{ref}'"
+        )
+    fields = result.stdout.decode("utf-8", "replace").rstrip("\n").split("\0", 3)
+    if len(fields) != 4:  # a blob or a tree (git log shows nothing): notes may sit on them too
+        sha, kind = _object(repo, rev)
+        return build_receipt(notes.read_note(repo, sha, ref), commit=sha, subject=f"({kind})")
+    sha, ctime, author, subject = fields
     ts = datetime.fromtimestamp(int(ctime), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    note = notes.read_note(repo, sha, ref or _notes_ref(repo))
+    note = notes.read_note(repo, sha, ref)
     return build_receipt(note, commit=sha, subject=subject, ts=ts, author=author)
+
+
+def _object(repo: Path, rev: str) -> tuple[str, str]:
+    """The id and type of the object ``rev`` names."""
+    out = subprocess.run(
+        ["git", "cat-file", "--batch-check"],
+        input=f"{rev}\n".encode(),
+        cwd=repo,
+        capture_output=True,
+        check=False,
+    ).stdout.split()
+    if len(out) < 2 or out[1] == b"missing":
+        raise TokennotesError(f"{rev}: not an object here")
+    return out[0].decode(), out[1].decode()
 
 
 def run(args: argparse.Namespace, *, stream: TextIO | None = None) -> int:
