@@ -448,6 +448,23 @@ def test_unknown_model_has_no_cost(
     assert unknown.endswith("?")
 
 
+def test_the_table_is_safe_for_a_terminal(
+    claude_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A model name comes from a log file: its escape sequences never reach the terminal."""
+    monkeypatch.chdir(tmp_path)
+    write_claude(
+        claude_home, "/r",
+        claude_line(ts="2026-11-19T10:00:00Z", cwd="/r", model="evil\x1b]0;PWN\x07\x1b[2J",
+                    input=5),
+    )  # fmt: skip
+    _, out, _ = _scan(capsys, "--all")
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil?]0;PWN??[2J" in out
+    assert "no price for: evil?]0;PWN??[2J (claude)" in out
+
+
 def test_without_pricing_scan_still_counts(
     claude_home: Path,
     tmp_path: Path,

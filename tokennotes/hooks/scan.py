@@ -32,6 +32,7 @@ from tokennotes.hooks.collect import (
 from tokennotes.hooks.logs import AGENTS, Diagnostics
 from tokennotes.hooks.repomap import find_worktree_dir, repo_roots, repo_toplevel
 from tokennotes.hooks.state import StateError
+from tokennotes.text import plain
 
 TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
@@ -352,6 +353,7 @@ def render_table(
     for agent, totals in summary.agents.items():
         rows.extend(_agent_rows(agent, totals))
     rows.append(_row("total", "", summary.totals))
+    rows = [[plain(cell) for cell in row] for row in rows]  # model names come from the logs
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = []
     for i, row in enumerate([header, *rows]):
@@ -360,7 +362,8 @@ def render_table(
         left = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
         right = [cell.rjust(widths[j + 2]) for j, cell in enumerate(row[2:])]
         lines.append("  ".join(left + right).rstrip())
-    lines.extend(footer_lines(summary, homes=homes, diags=diags, notes=notes, priced=priced))
+    footer = footer_lines(summary, homes=homes, diags=diags, notes=notes, priced=priced)
+    lines.extend(map(plain, footer))
     return "\n".join(lines) + "\n"
 
 
