@@ -573,7 +573,7 @@ def record_from_json(obj: object) -> Record:
             id=_str(obj, "id"),
             ts=_str(obj, "ts"),
             commit=_str(obj, "commit", required=False),
-            type=_str(obj, "type"),
+            type=_output_type(obj),
             items=_int(obj, "items"),
             points=_int(obj, "points"),
             files=_int(obj, "files", default=0),
@@ -586,6 +586,15 @@ def record_from_json(obj: object) -> Record:
             supersedes=_supersedes(obj),
         )
     raise RecordError("kind", f"unknown record kind {kind!r}")
+
+
+def _output_type(obj: Mapping[str, Any]) -> str:
+    """An output record's type: names in parentheses are the reports' own rows ("(no
+    output)", "(not landed)"), which a note must not add to."""
+    value = _str(obj, "type")
+    if value.startswith("("):
+        raise RecordError("type", f"{value!r} is reserved: the reports' own rows are named so")
+    return value
 
 
 def parse_record(line: str) -> Record:

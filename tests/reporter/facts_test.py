@@ -316,3 +316,23 @@ def test_notes_parsed_in_place_match_notes_parsed_one_by_one() -> None:
     assert one_by_one.records == list(seen.values())
     assert one_by_one.skipped and one_by_one.duplicates
     assert any(f.ts.startswith("2028-02-29") for f in one_by_one.records)
+
+
+@pytest.mark.parametrize("name", ["(no output)", "(not landed)", "(anything)"])
+@pytest.mark.parametrize("canonical", [True, False])
+def test_a_note_cannot_add_to_the_reports_own_rows(name: str, canonical: bool) -> None:
+    """ "(no output)" and "(not landed)" are rows of the reports' by-type tables: an output
+    type in parentheses from a note is a bad line, whichever path parses it."""
+    record = OutputRecord(
+        id="spoof", ts="2026-11-16T10:00:00Z", commit="c" * 40, type=name, items=1,
+        points=999, files=1, insertions=0, deletions=0, words=0, rule="x", author="a@b.c",
+        branch="main",
+    )  # fmt: skip
+    line = dump_record(record)
+    if not canonical:
+        line = json.dumps(dict(reversed(json.loads(line).items())))
+    parsed = parse_notes([("c" * 40, line + "\n")])
+    assert (parsed.skipped, parsed.records) == (1, [])
+    assert "type: " in parsed.errors[0] and "is reserved" in parsed.errors[0]
+    with pytest.raises(RecordError, match="is reserved"):
+        parse_record(line)

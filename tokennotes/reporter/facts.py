@@ -132,7 +132,7 @@ _OUTPUT_LINE = re.compile(
     + _S_
     + r',"ts":'
     + _T
-    + r',"type":'
+    + r',"type":(?!"\()'  # "(no output)"…: the reports' own rows, refused by record.py
     + _S
     + r',"v":1,"words":'
     + _N
@@ -371,6 +371,7 @@ def _fast_output(obj: dict[str, Any]) -> Output | None:
         type(id_) is str
         and type(ts) is str
         and type(type_) is str
+        and not type_.startswith("(")  # the reports' own rows: record.py says why
         and type(items) is int
         and type(points) is int
         and type(words) is int
