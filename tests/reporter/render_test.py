@@ -228,3 +228,32 @@ def test_the_burn_line_says_which_days_it_counts(
     text = _markdown(history, capsys, "--since", "2026-11-12", "--until", "2026-11-22")
     line = next(x for x in text.splitlines() if x.startswith("Last 7 days "))
     assert line.endswith(" · last 11 days: 5 active days, peak 2026-11-17 (27k)"), line
+
+
+def test_a_huge_name_is_cut_where_it_is_shown(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One 100,000-character model name padded every table row to its width and made the PR
+    comment larger than GitHub takes; machine formats keep it whole."""
+    from tests.reporter.history_test import add_note, usage
+    from tokennotes.record import Tokens, dump_record
+    from tokennotes.text import SHOWN_LIMIT
+
+    huge = "m" * 100_000
+    add_note(
+        Path(history["path"]), history["C6"],
+        dump_record(usage("huge", "2026-11-21T08:00:00Z", huge, Tokens(input=5))),
+    )  # fmt: skip
+    pr = f"{history['C0']}..main"
+    text = _markdown(history, capsys, pr, "--template", "comment")
+    assert len(text) < 10_000 and "m" * (SHOWN_LIMIT - 1) + "…" in text
+    assert huge not in text
+    base = ["--repo", history["path"], "--now", NOW]
+    assert cli.main(["report", *base, pr]) == 0
+    table = capsys.readouterr().out
+    assert max(map(len, table.splitlines())) < 400 and huge not in table
+    assert cli.main(["show", "-C", history["path"], history["C6"]]) == 0
+    receipt = capsys.readouterr().out
+    assert max(map(len, receipt.splitlines())) < 400 and huge not in receipt
+    assert cli.main(["report", *base, pr, "--format", "json"]) == 0
+    assert huge in capsys.readouterr().out  # JSON keeps the whole name

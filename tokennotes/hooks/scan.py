@@ -32,7 +32,7 @@ from tokennotes.hooks.collect import (
 from tokennotes.hooks.logs import AGENTS, Diagnostics
 from tokennotes.hooks.repomap import find_worktree_dir, repo_roots, repo_toplevel
 from tokennotes.hooks.state import StateError
-from tokennotes.text import plain
+from tokennotes.text import plain, plain_name
 
 TYPE_CHECKING = False  # = typing.TYPE_CHECKING, without importing typing (see tokennotes.record)
 if TYPE_CHECKING:
@@ -353,7 +353,7 @@ def render_table(
     for agent, totals in summary.agents.items():
         rows.extend(_agent_rows(agent, totals))
     rows.append(_row("total", "", summary.totals))
-    rows = [[plain(cell) for cell in row] for row in rows]  # model names come from the logs
+    rows = [[plain_name(cell) for cell in row] for row in rows]  # model names come from the logs
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = []
     for i, row in enumerate([header, *rows]):

@@ -20,7 +20,7 @@ from tokennotes.reporter.aggregate import Bucket, CommitRow
 from tokennotes.reporter.gate import Verdict
 from tokennotes.reporter.render import build_view, compact, decimal, num, pct, plural, usd
 from tokennotes.reporter.report import Report
-from tokennotes.text import plain
+from tokennotes.text import plain, plain_name
 
 JSON_SCHEMA = 1
 CSV_FIELDS = (
@@ -275,10 +275,10 @@ def render_table(report: Report) -> str:
     agg, sc = report.agg, report.score
     total = agg.total
     out = [
-        f"tokennotes · {plain(report.title)}",
+        f"tokennotes · {plain_name(report.title)}",
         f"{compact(total.total)} tokens · {usd(total.cost)} · {plural(sc.items, 'item')} · "
         f"{plural(sc.points, 'point')} · {decimal(sc.points_per_dollar)} points/$ · "
-        f"grade {plain(sc.grade or 'n/a')} · budget {report.budget.state.value}",
+        f"grade {plain_name(sc.grade or 'n/a')} · budget {report.budget.state.value}",
     ]
     if total.estimated or total.manual:
         out.append(
@@ -287,7 +287,7 @@ def render_table(report: Report) -> str:
     for alert in report.alerts:
         out.append(f"! {plain(alert.message)}")
     if agg.unpriced_models:
-        out.append("unpriced: " + ", ".join(plain(m) for m in agg.unpriced_models))
+        out.append("unpriced: " + ", ".join(plain_name(m) for m in agg.unpriced_models))
     if report.empty:
         out.append("no records in scope")
     for title, rows in (("Model", view.by_model), ("Agent", view.by_agent)):
@@ -298,7 +298,7 @@ def render_table(report: Report) -> str:
                     (title, "Records", "Tokens", "Cost", "Share"),
                     [
                         (
-                            plain(row.name) + (" ≈" if row.inexact else ""),
+                            plain_name(row.name) + (" ≈" if row.inexact else ""),
                             num(row.records),
                             compact(row.tokens),
                             usd(row.cost) if row.priced else "unpriced",
@@ -316,7 +316,7 @@ def render_table(report: Report) -> str:
                 ("Output", "Items", "Points", "Tokens", "Cost", "Per item", "Share"),
                 [
                     (
-                        plain(row.note or row.name) + (" ≈" if row.inexact else ""),
+                        plain_name(row.note or row.name) + (" ≈" if row.inexact else ""),
                         num(row.items),
                         num(row.points),
                         compact(row.tokens),
@@ -337,7 +337,7 @@ def render_table(report: Report) -> str:
                 [
                     (
                         c.sha[:7],
-                        plain(c.subject)[:50],
+                        plain_name(c.subject)[:50],
                         compact(c.bucket.total),
                         usd(c.bucket.cost),
                         num(c.bucket.items),
@@ -361,7 +361,7 @@ def render_table(report: Report) -> str:
     out.append(
         f"{agg.usage_records} usage + {agg.output_records} output records on "
         f"{agg.commits_with_records} of {agg.commit_count} commits; price table "
-        f"{plain(report.price_table)}"
+        f"{plain_name(report.price_table)}"
         + (f"; {report.skipped_lines} unreadable lines skipped" if report.skipped_lines else "")
     )
     return "\n".join(out) + "\n"

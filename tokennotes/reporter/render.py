@@ -24,7 +24,7 @@ from tokennotes.pricing import format_usd, format_usd_against
 from tokennotes.reporter.aggregate import NO_OUTPUT, NOT_LANDED, Bucket, CommitRow
 from tokennotes.reporter.report import Report
 from tokennotes.reporter.score import ratio
-from tokennotes.text import BIDI_CONTROLS
+from tokennotes.text import BIDI_CONTROLS, clip
 
 if TYPE_CHECKING:
     import jinja2
@@ -56,8 +56,8 @@ _MD_TABLE.update(
 def md(value: object) -> str:
     """Text safe inside markdown (tables included) and HTML: markup characters escaped,
     control characters and line breaks turned into spaces, bidirectional controls dropped,
-    ``@`` kept from mentioning."""
-    return str(value).translate(_MD_TABLE)
+    ``@`` kept from mentioning; cut to ``text.SHOWN_LIMIT`` characters first."""
+    return clip(str(value)).translate(_MD_TABLE)
 
 
 # what may stay as it is in a link's destination: RFC 3986's characters but the parentheses

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from tokennotes.errors import TokennotesError
 from tokennotes.record import OutputRecord, Tokens, UsageRecord, dedupe, parse_note
-from tokennotes.text import plain
+from tokennotes.text import clip, plain
 
 HELP = "one commit's receipt: tokens, cost, what it shipped, points"
 
@@ -212,10 +212,10 @@ def _table(
 
 def render_receipt(receipt: Receipt) -> str:
     """The receipt as a plain-text table, safe for a terminal."""
-    out = [f"commit  {receipt.commit}  {receipt.subject}".rstrip()]
+    out = [f"commit  {receipt.commit}  {clip(receipt.subject)}".rstrip()]
     meta = [receipt.ts.replace("T", " ").replace("Z", " UTC") if receipt.ts else ""]
     if receipt.author:
-        meta.append(f"author {receipt.author}")
+        meta.append(f"author {clip(receipt.author)}")
     out.append(f"        {'   '.join(m for m in meta if m)}".rstrip())
     out.append("")
     if receipt.usage:
@@ -231,7 +231,7 @@ def render_receipt(receipt: Receipt) -> str:
         ]
         rows = [
             [
-                f"{r.agent} / {r.model}",
+                clip(f"{r.agent} / {r.model}"),
                 r.fidelity,
                 f"{r.tokens.input:,}",
                 f"{r.tokens.output:,}",
@@ -258,11 +258,11 @@ def render_receipt(receipt: Receipt) -> str:
         out.extend(_table(header, rows, left=(0, 1)))
         if receipt.unpriced_models:
             out.append(
-                f"unpriced: {', '.join(receipt.unpriced_models)} "
+                f"unpriced: {', '.join(map(clip, receipt.unpriced_models))} "
                 f"(priced part {_usd(receipt.priced_usd)})"
             )
         if receipt.price_tables:
-            out.append(f"prices as recorded (table {', '.join(receipt.price_tables)})")
+            out.append(f"prices as recorded (table {', '.join(map(clip, receipt.price_tables))})")
     else:
         out.append("no agent usage recorded on this commit")
     out.append("")
@@ -270,14 +270,14 @@ def render_receipt(receipt: Receipt) -> str:
         header = ["shipped", "items", "points", "files", "+lines", "-lines", "words", "rule"]
         rows = [
             [
-                r.type,
+                clip(r.type),
                 str(r.items),
                 str(r.points),
                 str(r.files),
                 f"{r.insertions:,}",
                 f"{r.deletions:,}",
                 f"{r.words:,}",
-                r.rule,
+                clip(r.rule),
             ]
             for r in receipt.output
         ]
