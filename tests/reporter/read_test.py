@@ -132,3 +132,13 @@ def test_read_all_parses_what_git_gives_as_each_note_would_be_parsed(repo: Path)
         assert parsed == expected
         assert parsed.records and parsed.skipped and parsed.duplicates
     assert any(f.author == "jos\u00e9@example.com" for f in parsed.records if isinstance(f, Output))
+
+
+def test_commit_details_read_the_messages_encoding(repo: Path, tmp_path: Path) -> None:
+    """`git commit` with i18n.commitEncoding stores the message in that encoding and names it
+    in the header; git log shows it decoded, and so does a report."""
+    (tmp_path / "msg").write_bytes("café: latin-1\n".encode("latin-1"))
+    git(repo, "-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "--allow-empty",
+        "-F", str(tmp_path / "msg"))  # fmt: skip
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    assert read.commit_details(repo, [sha])[sha].subject == "café: latin-1"

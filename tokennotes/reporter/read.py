@@ -306,7 +306,9 @@ def commit_details(repo: Path, shas: Iterable[str]) -> dict[str, CommitInfo]:
     details = {}
     # a note may sit on a blob, a tree or a tag: its text is no commit message
     for sha, body in _batch(repo, wanted, b"commit").items():
-        head, _, message = body.decode("utf-8", "replace").partition("\n\n")
+        raw_head, _, raw_message = body.partition(b"\n\n")
+        head = raw_head.decode("utf-8", "replace")
+        message = _message_text(head, raw_message)
         author, ts, parents = "", "", []
         for line in head.split("\n"):
             key, _, value = line.partition(" ")
@@ -326,6 +328,21 @@ def commit_details(repo: Path, shas: Iterable[str]) -> dict[str, CommitInfo]:
             subject=message.split("\n", 1)[0].strip(),
         )
     return details
+
+
+def _message_text(head: str, message: bytes) -> str:
+    """A commit message as text: in the ``encoding`` its header names (``git commit`` with
+    ``i18n.commitEncoding``, as ``git log`` shows it), else UTF-8."""
+    import codecs
+
+    encoding = "utf-8"
+    for line in head.split("\n"):
+        if line.startswith("encoding "):
+            try:
+                encoding = codecs.lookup(line[len("encoding ") :].strip()).name
+            except LookupError:
+                pass
+    return message.decode(encoding, "replace")
 
 
 @lru_cache(maxsize=256)
