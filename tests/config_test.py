@@ -770,3 +770,15 @@ def parse_yaml_keys(text: str) -> list[str]:
 
     walk(YAML(typ="safe").load(text), "")
     return keys
+
+
+def test_set_says_when_the_file_cannot_be_read_or_written(tmp_path: Path) -> None:
+    (tmp_path / CONFIG_FILE).mkdir()
+    with pytest.raises(ConfigError, match=r"\.tokennotes\.yml: cannot read: Is a directory"):
+        set_config_value(tmp_path, "budget.weekly.usd", 5)
+    (tmp_path / CONFIG_FILE).rmdir()
+    path = write(tmp_path, COMMENTED)
+    (tmp_path / f"{CONFIG_FILE}.{os.getpid()}.tmp").mkdir()  # where the new text would go
+    with pytest.raises(ConfigError, match=r"\.tokennotes\.yml: cannot write: Is a directory"):
+        set_config_value(tmp_path, "budget.weekly.usd", 5)
+    assert path.read_text() == COMMENTED

@@ -20,6 +20,7 @@ neither ``typing`` nor ``pathlib``: ``Config.source`` becomes a ``Path`` when fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -1083,6 +1084,10 @@ def set_config_value(root: StrPath, dotted_key: str, value: object) -> None:
         original = path.read_bytes()
     except FileNotFoundError:
         original = None
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(
+            f"{_display(path)}: cannot read: {exc.strerror or exc}", path=_display(path)
+        ) from None
     text = "" if original is None else _decode(original, path)
     doc = _load_yaml(text, path)
     if doc is None:
@@ -1148,7 +1153,14 @@ def _write_atomically(path: Path, text: str) -> None:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = None
-    tmp.write_text(text, encoding="utf-8")
-    if mode is not None:
-        os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only directory, a full disk
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ConfigError(
+            f"{_display(path)}: cannot write: {exc.strerror or exc}", path=_display(path)
+        ) from None
