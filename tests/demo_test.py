@@ -11,13 +11,22 @@ from tests.conftest import git
 from tokennotes.cli import main
 from tokennotes.demo import STORY
 
+USER_HOOK = "#!/bin/sh\necho the user's own global hook\n"
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("demo") / "out"
+    base = tmp_path_factory.mktemp("demo")
+    target = base / "out"
     with pytest.MonkeyPatch.context() as mp:
-        home = tmp_path_factory.mktemp("demo-home")
-        (home / ".gitconfig").write_text("")
+        home = base / "home"
+        (home / "hooks").mkdir(parents=True)
+        (home / "hooks" / "post-commit").write_text(USER_HOOK)
+        # a user's global hooks and commit signing (failing here: no key) must not touch it
+        (home / ".gitconfig").write_text(
+            f"[core]\n\thooksPath = {home / 'hooks'}\n"
+            "[commit]\n\tgpgsign = true\n[gpg]\n\tprogram = false\n"
+        )
         mp.setenv("HOME", str(home))
         mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
         assert main(["demo", str(target)]) == 0
@@ -66,6 +75,18 @@ def test_reports_reconcile_with_the_generated_logs(
     assert pr["items"] > 0 and pr["points"] > 0 and float(pr["cost_usd"]) > 0
     weekly = json.loads((demo / "weekly-report.json").read_text())
     assert weekly["tokens"]["total"] > 0 and weekly["by_fidelity"]["exact"]["tokens"]["total"] > 0
+
+
+def test_demo_leaves_the_users_global_hooks_alone(demo: Path) -> None:
+    assert (demo.parent / "home" / "hooks" / "post-commit").read_text() == USER_HOOK
+    assert not (demo.parent / "home" / "hooks" / "pre-push").exists()
+    assert (demo / "repo" / ".git" / "hooks" / "post-commit").exists()
+
+
+def test_demo_refuses_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("")
+    assert main(["demo", str(tmp_path / "afile")]) == 1
+    assert "exists and is not a directory" in capsys.readouterr().err
 
 
 def test_demo_refuses_to_overwrite(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:

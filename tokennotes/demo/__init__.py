@@ -171,10 +171,12 @@ def _run(cmd: list[str], cwd: Path, env: Mapping[str, str], *, stdin: str | None
 
 
 def _install_hooks(repo: Path, env: Mapping[str, str]) -> None:
-    """Plain git hooks calling this very installation (pre-commit would need the network)."""
-    hooks = Path(_run(["git", "rev-parse", "--git-path", "hooks"], repo, env).strip())
-    hooks = hooks if hooks.is_absolute() else repo / hooks
+    """Plain git hooks calling this very installation (pre-commit would need the network),
+    in the demo repository's own hooks directory, named by its local config so that no other
+    ``core.hooksPath`` applies."""
+    hooks = (repo / ".git" / "hooks").resolve()
     hooks.mkdir(parents=True, exist_ok=True)
+    _run(["git", "config", "core.hooksPath", str(hooks)], repo, env)
     python = shlex.quote(sys.executable)
     for name, command in (("post-commit", "record --hook"), ("pre-push", "sync --hook")):
         script = hooks / name
@@ -183,6 +185,8 @@ def _install_hooks(repo: Path, env: Mapping[str, str]) -> None:
 
 
 def _prepare(target: Path, force: bool) -> None:
+    if target.exists() and not target.is_dir():
+        raise TokennotesError(f"{target} exists and is not a directory")
     if target.exists() and any(target.iterdir()):
         if not (target / "repo" / ".git").exists() or not force:
             hint = " (use --force to replace it)" if (target / "repo").exists() else ""
@@ -211,7 +215,12 @@ def build_demo(target: Path, *, end: datetime | None = None) -> dict[str, object
         "GIT_COMMITTER_EMAIL": "dev@example.com",
     }
     env.pop("PRE_COMMIT", None)
+    # a throwaway repository: none of the user's git config applies (a global core.hooksPath
+    # would take the demo's hooks, commit.gpgsign would ask for a key)
+    env.update({"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"})
     _run(["git", "init", "-q", "-b", "main"], repo, env)
+    for key, value in (("commit.gpgsign", "false"), ("tag.gpgsign", "false")):
+        _run(["git", "config", key, value], repo, env)  # for a git before 2.32 too
     (repo / ".tokennotes.yml").write_text(
         "# tokennotes demo configuration: read only the demo's own agent logs\n"
         "agents:\n"
