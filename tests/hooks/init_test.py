@@ -223,6 +223,7 @@ def test_snippet_is_valid_pre_commit_config(tmp_path: Path) -> None:
     data = safe_load(precommit_snippet())
     assert data == {
         "default_install_hook_types": list(INSTALL_HOOK_TYPES),
+        "default_stages": ["pre-commit"],
         "repos": [
             {
                 "repo": HOOKS_REPO_URL,
@@ -286,6 +287,9 @@ def test_write_merges_into_an_existing_config(
         "# Our hooks. Keep ruff first!\n"
         "default_install_hook_types: [pre-commit, commit-msg, post-commit, pre-push]"
     )
+    # the user's hooks without `stages` keep running where they ran (not after each commit and
+    # before each push too)
+    assert "\ndefault_stages: [pre-commit, commit-msg]\n" in text
     assert (
         f"-   repo: {HOOKS_REPO_URL}\n"
         f"    rev: {HOOKS_REV}\n"
@@ -339,6 +343,14 @@ def test_merge_completes_a_partial_entry() -> None:
     assert [h["id"] for h in data["repos"][0]["hooks"]] == list(HOOK_IDS)
     assert "# my fork" in merged
     assert merge_precommit_config(merged) == merged
+
+
+def test_merge_keeps_the_users_default_stages() -> None:
+    text = "default_stages: [pre-commit, pre-push]\nrepos: []\n"
+    data = safe_load(merge_precommit_config(text))
+    assert isinstance(data, dict) and data["default_stages"] == ["pre-commit", "pre-push"]
+    data = safe_load(merge_precommit_config("repos: []\n"))
+    assert isinstance(data, dict) and data["default_stages"] == ["pre-commit"]
 
 
 def test_merge_leaves_local_entries_alone() -> None:

@@ -290,6 +290,7 @@ def precommit_snippet() -> str:
     hooks = "\n".join(f"      - id: {hook}" for hook in HOOK_IDS)
     return (
         f"default_install_hook_types: [{', '.join(INSTALL_HOOK_TYPES)}]\n"
+        "default_stages: [pre-commit]\n"
         "repos:\n"
         f"  - repo: {HOOKS_REPO_URL}\n"
         f"    rev: {HOOKS_REV}\n"
@@ -320,6 +321,8 @@ def merge_precommit_config(text: str | None) -> str:
     changed = False
 
     types = doc.get("default_install_hook_types")
+    # what was installed before: the user's hooks without `stages` ran at those stages only
+    before = ["pre-commit"] if types is None else list(types) if isinstance(types, list) else []
     if types is None:
         seq = CommentedSeq(INSTALL_HOOK_TYPES)
         seq.fa.set_flow_style()
@@ -332,6 +335,13 @@ def merge_precommit_config(text: str | None) -> str:
                 changed = True
     else:
         raise TokennotesError(f"{PRE_COMMIT_CONFIG}: default_install_hook_types must be a list")
+    if changed and "default_stages" not in doc:
+        # a hook without `stages` runs at every installed hook type: keep the user's own hooks
+        # (a test suite, a linter) at the stages they ran at, not also after each commit and
+        # before each push (pre-commit >= 3.2 names stages as the hook types)
+        stages = CommentedSeq(before)
+        stages.fa.set_flow_style()
+        doc.insert(1, "default_stages", stages)
 
     repos = doc.get("repos")
     if repos is None:
