@@ -202,7 +202,7 @@ def test_init_explains_core_hooks_path(
     assert "core.hooksPath is set (.husky)" in out
     assert "`pre-commit install` refuses to run" in out
     assert "git config --unset-all core.hooksPath" in out
-    assert "`tokennotes record` in its post-commit hook" in out
+    assert "`tokennotes record --hook` in its post-commit hook" in out
     # and pre-commit really does refuse
     result = pre_commit("install", cwd=repo)
     assert result.returncode != 0

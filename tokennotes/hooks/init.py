@@ -392,8 +392,9 @@ def hooks_path_message(hooks_path: str) -> str:
         "  - unset it (`git config --unset-all core.hooksPath`; add --global if it is set\n"
         "    there) and run `pre-commit install`; or\n"
         "  - keep the tool that owns that directory (husky, lefthook, …) and call our hooks\n"
-        "    from it: `tokennotes record` in its post-commit hook and `tokennotes sync` in its\n"
-        "    pre-push hook (or `pre-commit run --hook-stage post-commit` / `pre-push`)."
+        "    from it: `tokennotes record --hook` in its post-commit hook and\n"
+        "    `tokennotes sync --hook` in its pre-push hook (or\n"
+        "    `pre-commit run --hook-stage post-commit` / `pre-push`)."
     )
 
 
