@@ -48,13 +48,25 @@ def test_set_none_removes_the_limit(repo: Path) -> None:
     assert not load_config(repo).budget.daily.enabled
 
 
-@pytest.mark.parametrize("amount", ["-3", "abc", "0", "NaN"])
+@pytest.mark.parametrize("amount", ["-3", "abc", "0", "NaN", "1e999999", "1000000000000"])
 def test_bad_amounts_are_refused(
     repo: Path, amount: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["budget", "-C", str(repo), "set", amount]) == 1
     assert "tokennotes:" in capsys.readouterr().err
     assert not (repo / ".tokennotes.yml").exists()
+
+
+@pytest.mark.parametrize("tokens", ["abc", "1e6", "1000000000000000"])
+def test_a_bad_token_limit_writes_nothing(
+    repo: Path, tokens: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """All or nothing: the dollar limit given with a bad token limit is not written either."""
+    assert main(["budget", "-C", str(repo), "set", "5"]) == 0
+    before = (repo / ".tokennotes.yml").read_text()
+    assert main(["budget", "-C", str(repo), "set", "7", "--tokens", tokens]) == 1
+    assert "tokennotes:" in capsys.readouterr().err
+    assert (repo / ".tokennotes.yml").read_text() == before
 
 
 def test_outside_a_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,6 +1,6 @@
 """`tokennotes budget`: show or set the budget limits in `.tokennotes.yml`.
 
-Edits go through ``config.set_config_value``, which keeps the file's comments and key order and
+Edits go through ``config.set_config_values``, which keeps the file's comments and key order and
 never writes a file that would not load.
 """
 
@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
-from tokennotes.config import CONFIG_FILE, Limit, load_config, set_config_value
+from tokennotes.config import CONFIG_FILE, Limit, load_config, set_config_values
 from tokennotes.errors import TokennotesError
 
 HELP = "show or set the PR, daily and weekly budgets in .tokennotes.yml"
@@ -65,7 +65,13 @@ def parse_usd(text: str) -> Decimal | None:
         ) from None
     if not value.is_finite() or value <= 0:
         raise TokennotesError(f"{text!r}: a budget must be a positive amount (or none)")
+    if value >= MAX_USD:
+        raise TokennotesError(f"{text!r}: a budget must be below ${MAX_USD:,}")
     return value
+
+
+MAX_USD = 10**12  # a limit anyone means; a larger number is a typo (and 1e999999 has no YAML)
+MAX_TOKENS = 10**15  # what a record can count (record.COUNT_LIMIT)
 
 
 def parse_tokens(text: str) -> int | None:
@@ -77,6 +83,8 @@ def parse_tokens(text: str) -> int | None:
         raise TokennotesError(f"{text!r} is not a whole number of tokens (or none)") from None
     if value <= 0:
         raise TokennotesError(f"{text!r}: a token budget must be positive (or none)")
+    if value >= MAX_TOKENS:
+        raise TokennotesError(f"{text!r}: a token budget must be below {MAX_TOKENS:,}")
     return value
 
 
@@ -100,11 +108,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     root = _root(args.repo)
     if getattr(args, "action", None) == "set":
-        set_config_value(root, f"budget.{args.period}.usd", parse_usd(args.usd))
+        values: dict[str, object] = {f"budget.{args.period}.usd": parse_usd(args.usd)}
         if args.tokens is not None:
-            set_config_value(root, f"budget.{args.period}.tokens", parse_tokens(args.tokens))
+            values[f"budget.{args.period}.tokens"] = parse_tokens(args.tokens)
         if args.mode is not None:
-            set_config_value(root, "budget.mode", args.mode)
+            values["budget.mode"] = args.mode
+        set_config_values(root, values)  # all or nothing
         print(f"{CONFIG_FILE}: {args.period} budget set", file=out)
     show_budgets(root, out)
     return 0

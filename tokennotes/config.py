@@ -1071,15 +1071,20 @@ def set_config_value(root: StrPath, dotted_key: str, value: object) -> None:
     before it is written; an invalid result raises ``ConfigError`` and leaves the file untouched.
     ``None`` writes ``null``, which means the key's default (for limits and alerts: none).
     """
+    set_config_values(root, {dotted_key: value})
+
+
+def set_config_values(root: StrPath, values: Mapping[str, object]) -> None:
+    """Set several keys at once (see ``set_config_value``): one check, one write, all or none."""
     from pathlib import Path
 
     from ruamel.yaml.comments import CommentedMap
 
     base = Path(root)
     path = base / CONFIG_FILE
-    parts = dotted_key.split(".")
-    if not all(parts):
-        raise ConfigError(f"{dotted_key!r} is not a dotted config key", key=dotted_key)
+    for dotted_key in values:
+        if not all(dotted_key.split(".")):
+            raise ConfigError(f"{dotted_key!r} is not a dotted config key", key=dotted_key)
     try:
         original = path.read_bytes()
     except FileNotFoundError:
@@ -1092,24 +1097,27 @@ def set_config_value(root: StrPath, dotted_key: str, value: object) -> None:
     doc = _load_yaml(text, path)
     if doc is None:
         doc = CommentedMap()
-    node = doc
-    for i, part in enumerate(parts[:-1]):
+    for dotted_key, value in values.items():
+        parts = dotted_key.split(".")
+        node = doc
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict):
+                where = ".".join(parts[:i])
+                raise ConfigError(f"{_display(path)}: {where}: must be a mapping", key=where)
+            if node.get(part) is None:
+                node[part] = CommentedMap()
+            node = node[part]
         if not isinstance(node, dict):
-            where = ".".join(parts[:i])
+            where = ".".join(parts[:-1])
             raise ConfigError(f"{_display(path)}: {where}: must be a mapping", key=where)
-        if node.get(part) is None:
-            node[part] = CommentedMap()
-        node = node[part]
-    if not isinstance(node, dict):
-        where = ".".join(parts[:-1])
-        raise ConfigError(f"{_display(path)}: {where}: must be a mapping", key=where)
-    node[parts[-1]] = _plain(value)
+        node[parts[-1]] = _plain(value)
     new_text = dump_yaml(doc, text)
     try:
         parse_config(new_text, path=path, root=base)
     except ConfigError as exc:
+        keys = ", ".join(values)
         raise ConfigError(
-            f"{_display(path)}: cannot set {dotted_key}: {exc.problem}",
+            f"{_display(path)}: cannot set {keys}: {exc.problem}",
             path=_display(path),
             key=exc.key,
             problem=exc.problem,
