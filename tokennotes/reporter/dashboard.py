@@ -492,7 +492,7 @@ def read_dashboard_data(
         raise TokennotesError(
             f"no tokennotes records here: {notes_ref} does not exist in {root.name}. "
             "Record some commits first (tokennotes init installs the hook), or fetch the notes "
-            f"of a clone that has them: git fetch origin '+{notes_ref}:{notes_ref}'"
+            f"of a clone that has them: git fetch origin '{notes_ref}:{notes_ref}'"
         )
     # what counts as landed: as in `tokennotes report`
     branch = read.default_branch(root, config.report.default_branch)
