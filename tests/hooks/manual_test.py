@@ -105,6 +105,7 @@ def test_log_from_a_linked_worktree_shares_the_ledger(repo: Path, tmp_path: Path
     ("argv", "message"),
     [
         (["--input", "5"], "--model is required"),
+        (["--model", "  ", "--input", "5"], "--model is required"),
         (["--model", "m"], "nothing to log"),
         (["--model", "m", "--input", "-3"], "must not be negative"),
         (["--model", "m", "--output", str(10**15)], "--output must be below 10**15"),
@@ -116,6 +117,24 @@ def test_log_user_errors(
 ) -> None:
     assert main(["log", "-C", str(repo), *argv]) == 1
     assert message in capsys.readouterr().err
+    assert not ledger_path(common(repo)).exists()
+
+
+def test_an_estimate_past_the_count_limit_is_refused_not_lost(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hook would skip such an entry as unreadable and warn about it at every commit."""
+    (tmp_path / "chat.txt").write_text("hello world\n")
+    argv = [
+        "--model",
+        "m",
+        "--input",
+        str(10**15 - 1),
+        "--estimate-text",
+        str(tmp_path / "chat.txt"),
+    ]
+    assert main(["log", "-C", str(repo), *argv]) == 1
+    assert "cannot log this entry: tokens.input: must be below 10**15" in capsys.readouterr().err
     assert not ledger_path(common(repo)).exists()
 
 

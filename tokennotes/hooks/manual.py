@@ -281,7 +281,7 @@ def build_entry(args: argparse.Namespace, *, now_ns: int | None = None) -> Pendi
             raise TokennotesError(f"--{name.replace('_', '-')} must not be negative")
         if value >= COUNT_LIMIT:  # every reader would skip the record as a bad line
             raise TokennotesError(f"--{name.replace('_', '-')} must be below 10**15")
-    if not args.model:
+    if not (args.model or "").strip():
         raise TokennotesError("--model is required (the model id, e.g. gpt-5)")
     if not args.agent.strip():
         raise TokennotesError("--agent must not be empty")
@@ -300,7 +300,7 @@ def build_entry(args: argparse.Namespace, *, now_ns: int | None = None) -> Pendi
     import uuid
 
     entry_id = uuid.uuid4().hex
-    return PendingEntry(
+    entry = PendingEntry(
         id=entry_id,
         ts=iso_from_ns(time.time_ns() if now_ns is None else now_ns),
         agent=args.agent.strip(),
@@ -310,6 +310,13 @@ def build_entry(args: argparse.Namespace, *, now_ns: int | None = None) -> Pendi
         messages=args.messages,
         session=short_hash(f"{socket.gethostname()}\x1f{entry_id}", 16),
     )
+    # what the hook will read back: an entry it would skip is refused now, not lost later
+    # (an estimate that takes a count past 10**15, say)
+    try:
+        PendingEntry.from_json(json.loads(json.dumps(entry.to_json())))
+    except (RecordError, ValueError) as exc:
+        raise TokennotesError(f"cannot log this entry: {exc}") from None
+    return entry
 
 
 def _describe(entry: PendingEntry) -> str:
