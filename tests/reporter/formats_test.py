@@ -75,7 +75,7 @@ def test_table_output(
     out = tmp_path / "report.txt"
     assert _run(history, capsys, "--output", str(out), "--title", "week \x1b[31m47") == ""
     text = out.read_text()
-    assert text.startswith("tokennotes · week ?[31m47\n60.6k tokens · $0.12 · 5 items")
+    assert text.startswith("tokennotes · week ?[31m47\n60.6k tokens · $0.12 + unpriced · 5 items")
     assert "unpriced: mystery-model" in text
     assert "acme-large ≈" in text
 

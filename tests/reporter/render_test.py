@@ -257,3 +257,39 @@ def test_a_huge_name_is_cut_where_it_is_shown(
     assert max(map(len, receipt.splitlines())) < 400 and huge not in receipt
     assert cli.main(["report", *base, pr, "--format", "json"]) == 0
     assert huge in capsys.readouterr().out  # JSON keeps the whole name
+
+
+def test_spend_without_a_price_is_never_shown_as_zero(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no model priced, cost per item is unknown (null, n/a) and every cost cell says
+    "unpriced", not $0.00."""
+    import json
+
+    root = Path(history["path"])
+    (root / "none.json").write_text(
+        json.dumps({"version": "empty-1", "updated": "2026-11-01", "models": {}})
+    )
+    (root / ".tokennotes.yml").write_text("pricing:\n  table: none.json\n")
+    pr = f"{history['C0']}..main"
+    assert (
+        cli.main(["report", "--repo", history["path"], "--now", NOW, pr, "--format", "json"]) == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert (data["cost_usd"], data["cost_per_item_usd"], data["cost_per_point_usd"]) == (
+        "0",
+        None,
+        None,
+    )
+    assert data["unpriced_tokens"] == data["tokens"]["total"] > 0
+    by_type = {k: (v["cost_usd"], v["cost_per_item_usd"]) for k, v in data["by_type"].items()}
+    # docs (C2) had no AI spend at all: that is $0 indeed
+    assert by_type == {"feature": (None, None), "fix": (None, None), "docs": ("0", "0")}
+    text = _markdown(history, capsys, pr)
+    assert "**47.6k tokens · unpriced · 5 items" in text
+    assert "| feature ≈ | 3 | 15 | unpriced | n/a |" in text
+    assert "| fix ✍ | 1 | 3 | unpriced | n/a |" in text
+    assert "fix: off by one | dev@&#8203;example\\.com | 27k ≈ | unpriced |" in text
+    assert cli.main(["report", "--repo", history["path"], "--now", NOW, pr]) == 0
+    table = capsys.readouterr().out
+    assert "47.6k tokens · unpriced · 5 items" in table and "cost per item n/a" in table

@@ -18,7 +18,16 @@ from typing import Any
 
 from tokennotes.reporter.aggregate import Bucket, CommitRow
 from tokennotes.reporter.gate import Verdict
-from tokennotes.reporter.render import build_view, compact, decimal, num, pct, plural, usd
+from tokennotes.reporter.render import (
+    build_view,
+    compact,
+    decimal,
+    num,
+    pct,
+    plural,
+    spend,
+    usd,
+)
 from tokennotes.reporter.report import Report
 from tokennotes.text import plain, plain_name
 
@@ -276,7 +285,7 @@ def render_table(report: Report) -> str:
     total = agg.total
     out = [
         f"tokennotes · {plain_name(report.title)}",
-        f"{compact(total.total)} tokens · {usd(total.cost)} · {plural(sc.items, 'item')} · "
+        f"{compact(total.total)} tokens · {spend(total)} · {plural(sc.items, 'item')} · "
         f"{plural(sc.points, 'point')} · {decimal(sc.points_per_dollar)} points/$ · "
         f"grade {plain_name(sc.grade or 'n/a')} · budget {report.budget.state.value}",
     ]
@@ -301,7 +310,7 @@ def render_table(report: Report) -> str:
                             plain_name(row.name) + (" ≈" if row.inexact else ""),
                             num(row.records),
                             compact(row.tokens),
-                            usd(row.cost) if row.priced else "unpriced",
+                            spend(row),
                             pct(row.share),
                         )
                         for row in rows
@@ -320,7 +329,7 @@ def render_table(report: Report) -> str:
                         num(row.items),
                         num(row.points),
                         compact(row.tokens),
-                        usd(row.cost),
+                        spend(row),
                         usd(row.cost_per_item),
                         pct(row.share),
                     )
@@ -339,7 +348,7 @@ def render_table(report: Report) -> str:
                         c.sha[:7],
                         plain_name(c.subject)[:50],
                         compact(c.bucket.total),
-                        usd(c.bucket.cost),
+                        spend(c.bucket),
                         num(c.bucket.items),
                         num(c.bucket.points),
                     )

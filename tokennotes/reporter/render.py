@@ -78,6 +78,18 @@ def usd(value: Decimal | None, places: int = 2) -> str:
     return format_usd(value, places)
 
 
+def spend(item: Bucket | Row) -> str:
+    """The cost of a bucket or row that may hold unpriced tokens: ``$1.20``, ``$1.20 +
+    unpriced`` or ``unpriced`` (never ``$0.00`` for spend whose price is unknown)."""
+    cost = item.cost
+    unpriced = getattr(item, "unpriced", None)
+    if unpriced is None:
+        unpriced = not getattr(item, "priced", True)
+    if not unpriced:
+        return usd(cost)
+    return f"{usd(cost)} + unpriced" if cost else "unpriced"
+
+
 def pct(value: Decimal | None, places: int = 0) -> str:
     """A fraction as a percentage: ``0.256`` → ``26%``; None → ``n/a``."""
     if value is None:
@@ -150,6 +162,7 @@ def plural(count: int, word: str, many: str = "") -> str:
 FILTERS: dict[str, Callable[..., str]] = {
     "md": md,
     "link": link,
+    "spend": spend,
     "usd": usd,
     "pct": pct,
     "signed": signed,
@@ -206,7 +219,9 @@ def _rows(
                 manual=b.manual,
                 items=b.items,
                 points=b.points,
-                cost_per_item=(b.cost / b.items).quantize(Decimal("0.0001")) if b.items else None,
+                cost_per_item=(b.cost / b.items).quantize(Decimal("0.0001"))
+                if b.items and not (b.unpriced and not b.cost)  # unknown, not $0
+                else None,
                 note=notes.get(name, ""),
             )
         )

@@ -121,6 +121,12 @@ class Score:
     by_type: dict[str, TypeScore]
 
 
+def _unknown(b: Bucket) -> bool:
+    """Whether a bucket's spend has no known cost at all (every token of it unpriced): its cost
+    per item is unknown, not $0."""
+    return bool(b.unpriced) and not b.cost
+
+
 def score(agg: Aggregate, grades: Sequence[tuple[str, Decimal]]) -> Score:
     total = agg.total
     ppd = ratio(total.points, total.cost) if total.cost else None
@@ -131,18 +137,19 @@ def score(agg: Aggregate, grades: Sequence[tuple[str, Decimal]]) -> Score:
             cost=b.cost,
             tokens=b.total,
             share=ratio(b.cost, total.cost),
-            cost_per_item=per(b.cost, b.items),
+            cost_per_item=None if _unknown(b) else per(b.cost, b.items),
         )
         for name, b in agg.by_type.items()
     }
+    unknown = _unknown(total)
     return Score(
         items=total.items,
         points=total.points,
         words=total.words,
         cost=total.cost,
         points_per_dollar=ppd,
-        cost_per_item=per(total.cost, total.items),
-        cost_per_point=per(total.cost, total.points),
+        cost_per_item=None if unknown else per(total.cost, total.items),
+        cost_per_point=None if unknown else per(total.cost, total.points),
         cache_hit_ratio=cache_hit_ratio(total),
         grade=grade_for(ppd, grades),
         active_hours=sum((d.hours for d in agg.by_day.values()), ZERO).quantize(Decimal("0.01")),
