@@ -512,3 +512,49 @@ def test_aggregate_leaves_no_reference_cycles(kind: str) -> None:
     finally:
         if enabled:
             gc.enable()
+
+
+def test_a_span_ending_before_its_day_is_no_activity() -> None:
+    """A session ending at 23:50 and committed at 00:05: the record's day is the next one,
+    whose span (clamped to it) is empty: no activity shown before the day began."""
+    for zone in (UTC, LocalDays(ZoneInfo("Europe/London"))):
+        pairs = [
+            (A, fact(usage("u", "2026-11-02T00:05:00Z", "acme-small", Tokens(input=1),
+                           first="2026-11-01T22:00:00Z", last="2026-11-01T23:50:00Z"))),
+        ]  # fmt: skip
+        agg = aggregate(dedupe_facts(pairs), scope=Scope(kind="all"), pricer=pricer, days=zone)
+        row = agg.by_day["2026-11-02"]
+        assert (row.first, row.last, row.hours, row.seconds) == ("00:00", "00:00", 0, 0)
+
+
+def test_days_right_after_a_fall_back_within_an_hour() -> None:
+    """America/Goose_Bay set its clocks back at 00:01 ADT (03:01 UTC) on 2009-11-01: 03:30 UTC
+    is 23:30 on 31 October there, and the rest of that UTC hour too."""
+    goose_bay = LocalDays(ZoneInfo("America/Goose_Bay"))
+    assert goose_bay.day("2009-11-01T03:30:00Z") == "2009-10-31"
+    assert goose_bay.day("2009-11-01T03:00:30Z") == "2009-11-01"  # 00:00:30 ADT, before
+    assert goose_bay.day("2009-11-01T03:59:00Z") == "2009-10-31"
+
+
+def test_total_active_hours_are_exact_before_rounding() -> None:
+    """152,154 s is 42.265 h exactly, which rounds (half even) to 42.26; summing each day's
+    28-digit quotient gave 42.26500000000000000000000001 and so 42.27."""
+    from tokennotes.reporter.score import score
+
+    pairs = []
+    for n, seconds in enumerate((66_548, 24_884, 39_764, 20_958)):
+        day = f"2026-11-{10 + n:02d}"
+        end = f"{day}T{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}Z"
+        pairs.append((A, fact(usage(f"u{n}", end, "acme-small", Tokens(input=1),
+                                    first=f"{day}T00:00:00Z", last=end))))  # fmt: skip
+    agg = aggregate(dedupe_facts(pairs), scope=Scope(kind="all"), pricer=pricer, days=UTC)
+    assert sum(row.seconds for row in agg.by_day.values()) == 152_154
+    assert score(agg, ()).active_hours == Decimal("42.26")
+
+
+def test_money_is_exact_past_28_digits() -> None:
+    assert str(money(999_999_999_999_999_999_999_999_999_999_999)) == (
+        "999999999999999.999999999999999999"
+    )
+    assert str(money(-1_500_000_000_000_000_000)) == "-1.5"
+    assert str(money(7 * 10**18)) == "7" and str(money(10**36)) == "1000000000000000000"

@@ -84,6 +84,9 @@ def test_helpers() -> None:
     from decimal import Decimal
 
     assert money_str(Decimal("7.750")) == "7.75"
+    assert money_str(Decimal("1E+2")) == "100" and money_str(Decimal("0.000")) == "0"
+    long = "999999999999999.999999999999999999"  # 33 digits: normalize() would round them
+    assert money_str(Decimal(long)) == long
     assert money_str(Decimal("1E+1")) == "10"
     assert money_str(Decimal(0)) == "0"
     assert money_str(None) is None

@@ -27,7 +27,7 @@ import heapq
 from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from operator import attrgetter, itemgetter
 from typing import Any, Literal, NamedTuple
 
@@ -92,8 +92,12 @@ def money(atto: int) -> Decimal:
     """10**-18 dollars as a Decimal number of dollars, without trailing zeros."""
     if not atto:
         return ZERO
-    value = Decimal(atto).scaleb(-ATTO).normalize()
-    return value if value.as_tuple().exponent <= 0 else value.quantize(Decimal(1))  # type: ignore[operator,unused-ignore]
+    # built from its digits: exact at any size (scaleb and normalize round to the context's
+    # 28 digits, and a recorded cost may have 15 + 18)
+    digits = str(abs(atto))
+    zeros = min(len(digits) - len(digits.rstrip("0")), ATTO)
+    digits = digits[: len(digits) - zeros]
+    return Decimal((int(atto < 0), tuple(map(int, digits)), zeros - ATTO))
 
 
 def to_atto(value: Decimal) -> int:
@@ -406,9 +410,11 @@ class LocalDays:
         start = datetime(
             int(ts[0:4]), int(ts[5:7]), int(ts[8:10]), int(ts[11:13]), tzinfo=timezone.utc
         )
-        before = self.zone.utcoffset(start.replace(tzinfo=None))
-        after = self.zone.utcoffset((start + _HOUR - timedelta(seconds=1)).replace(tzinfo=None))
+        # the offsets of the hour's first and last instants (not of wall clocks that read as
+        # the UTC times: those are off after a fall-back, as in America/Goose_Bay in 2009)
         local_start = start.astimezone(self.zone)
+        before = local_start.utcoffset()
+        after = (start + _HOUR - timedelta(seconds=1)).astimezone(self.zone).utcoffset()
         if before == after and local_start.minute == 0 and local_start.second == 0:
             found = local_start.date().isoformat()
             self._cache[key] = found
@@ -445,6 +451,7 @@ class DayRow:
     first: str = ""
     last: str = ""
     hours: Decimal = ZERO
+    seconds: int = 0  # the active time exactly (``hours`` is rounded to 28 digits)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -631,7 +638,11 @@ class UsageSums:
     @property
     def recorded_cost(self) -> Decimal:
         """The record-time costs of the facts summed (those that had one)."""
-        return money(self._recorded_atto) + self._recorded_finer
+        if not self._recorded_finer:
+            return money(self._recorded_atto)
+        with localcontext() as exact:  # Decimal's 28 digits would round a sum this large
+            exact.prec = 100
+            return money(self._recorded_atto) + self._recorded_finer
 
     def add_all(self, facts: Iterable[Fact], homes: Iterable[str]) -> UsageSums:
         """Count ``facts``, ``homes`` being their commits (output facts and facts outside the
@@ -807,14 +818,15 @@ def _day_rows(
         span = activity.get(day)
         first = last = ""
         hours = ZERO
+        seconds = 0
         # UTC: no time arithmetic (unless a garbled record made the span start after its end)
         if span is not None and days.utc and span[1][:10] == day and span[0] <= span[1]:
             # whole seconds, as LocalDays.local takes them; the day's start sorts after any
             # fraction of its first second ("...00:00:00.5Z" < "...00:00:00Z"): same seconds
             start_ts = max(span[0], day + "T00:00:00Z")
             first, last = start_ts[11:16], span[1][11:16]
-            seconds = _seconds_of_day(span[1]) - _seconds_of_day(start_ts)
-            hours = Decimal(max(0, seconds)) / 3600
+            seconds = max(0, _seconds_of_day(span[1]) - _seconds_of_day(start_ts))
+            hours = Decimal(seconds) / 3600
         elif span is not None:  # clamped to the day: a record's span may cross midnight
             start, end = days.local(span[0]), days.local(span[1])
             local_day = date.fromisoformat(day)
@@ -827,12 +839,19 @@ def _day_rows(
                 )
                 if end.timestamp() >= day_end.timestamp():
                     end, last = day_end, "24:00"
+            if end.timestamp() < start.timestamp():  # a span ending before the day began
+                end = start
             # instants, not wall clocks: one ZoneInfo on both sides would ignore a DST change
-            elapsed = int(end.timestamp() - start.timestamp())
-            hours = Decimal(max(0, elapsed)) / 3600
+            seconds = max(0, int(end.timestamp() - start.timestamp()))
+            hours = Decimal(seconds) / 3600
             first, last = start.strftime("%H:%M"), last or end.strftime("%H:%M")
         rows[day] = DayRow(
-            day=day, bucket=_bucket(by_day[day]), first=first, last=last, hours=hours
+            day=day,
+            bucket=_bucket(by_day[day]),
+            first=first,
+            last=last,
+            hours=hours,
+            seconds=seconds,
         )
     return rows
 

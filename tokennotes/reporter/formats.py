@@ -57,7 +57,8 @@ def money_str(value: Decimal | None) -> str | None:
         return None
     if not value:
         return "0"
-    return format(value.normalize(), "f")
+    text = format(value, "f")  # exact (normalize() would round to Decimal's 28 digits)
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _number(value: Decimal | None) -> float | None:

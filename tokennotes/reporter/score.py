@@ -152,7 +152,9 @@ def score(agg: Aggregate, grades: Sequence[tuple[str, Decimal]]) -> Score:
         cost_per_point=None if unknown else per(total.cost, total.points),
         cache_hit_ratio=cache_hit_ratio(total),
         grade=grade_for(ppd, grades),
-        active_hours=sum((d.hours for d in agg.by_day.values()), ZERO).quantize(Decimal("0.01")),
+        active_hours=(Decimal(sum(d.seconds for d in agg.by_day.values())) / 3600).quantize(
+            Decimal("0.01")
+        ),
         by_type=by_type,
     )
 
