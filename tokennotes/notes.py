@@ -375,11 +375,17 @@ def _note_blobs(repo: RepoPath, ref: str, shas: Sequence[str]) -> dict[str, byte
         blob, _, annotated = line.partition(" ")
         if annotated in wanted:
             blobs[annotated] = blob
-    if not blobs:
+    bodies = read_objects(repo, list(blobs.values()))
+    return {sha: bodies[blob][1] for sha, blob in blobs.items() if blob in bodies}
+
+
+def read_objects(repo: RepoPath, names: Sequence[str]) -> dict[str, tuple[bytes, bytes]]:
+    """The type and body of each object ``names`` names, from one ``git cat-file --batch``,
+    framed by the sizes git gives; missing ones are left out."""
+    if not names:
         return {}
-    names = list(blobs.values())
     out = _run(repo, ["cat-file", "--batch"], input="".join(f"{n}\n" for n in names).encode())
-    bodies: dict[str, bytes] = {}
+    found: dict[str, tuple[bytes, bytes]] = {}
     pos = 0
     for name in names:
         end = out.stdout.index(b"\n", pos)
@@ -388,9 +394,9 @@ def _note_blobs(repo: RepoPath, ref: str, shas: Sequence[str]) -> dict[str, byte
         if len(header) < 3 or header[1] == b"missing":
             continue
         size = int(header[2])
-        bodies[name] = out.stdout[pos : pos + size]
+        found[name] = (header[1], out.stdout[pos : pos + size])
         pos += size + 1
-    return {sha: bodies[blob] for sha, blob in blobs.items() if blob in bodies}
+    return found
 
 
 NoteSpan: TypeAlias = "tuple[str, int, int]"  # (annotated object, start, stop) in a text

@@ -282,22 +282,8 @@ def branch_commits(
 def _batch(repo: Path, names: Sequence[str], kind: bytes) -> dict[str, bytes]:
     """The bodies of the objects of ``names`` that are of type ``kind`` (``b"commit"``,
     ``b"blob"``), from one ``git cat-file --batch``; missing ones and others left out."""
-    if not names:
-        return {}
-    out = _git(repo, "cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
-    found: dict[str, bytes] = {}
-    pos = 0
-    for name in names:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if len(header) < 3 or header[1] == b"missing":
-            continue
-        size = int(header[2])
-        if header[1] == kind:
-            found[name] = out[pos : pos + size]
-        pos += size + 1
-    return found
+    objects = notes.read_objects(repo, names)
+    return {name: body for name, (type_, body) in objects.items() if type_ == kind}
 
 
 def commit_details(repo: Path, shas: Iterable[str]) -> dict[str, CommitInfo]:
