@@ -182,18 +182,32 @@ def test_by_day_uses_local_days_and_activity() -> None:
     assert row.bucket.items == 1
 
 
-@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
-def test_a_span_past_midnight_is_clamped_to_the_day(zone: str) -> None:
-    """A record's span may reach past its day on both sides (a garbled or hostile one far
-    past it): a day has at most 24 active hours, shown up to 24:00."""
-    days = LocalDays(ZoneInfo(zone))
-    pairs = [
-        (A, fact(usage("u", "2026-11-16T10:00:00Z", "acme-small", Tokens(input=1),
-                       first="2026-11-14T00:00:00Z", last="2099-01-01T00:00:00Z"))),
-    ]  # fmt: skip
+PAST_BOTH_MIDNIGHTS = ("2026-11-16T10:00:00Z", "2026-11-14T00:00:00Z", "2099-01-01T00:00:00Z")
+ENDED_BEFORE_ITS_DAY = ("2026-11-02T00:05:00Z", "2026-11-01T22:00:00Z", "2026-11-01T23:50:00Z")
+
+
+@pytest.mark.parametrize(
+    ("zone", "times", "expected"),
+    [
+        # a span reaching past its day on both sides (a garbled or hostile one far past it):
+        # a day has at most 24 active hours, shown up to 24:00
+        ("UTC", PAST_BOTH_MIDNIGHTS, ("00:00", "24:00", 24, 86_400)),
+        ("Europe/Berlin", PAST_BOTH_MIDNIGHTS, ("00:00", "24:00", 24, 86_400)),
+        # a session ending at 23:50, committed at 00:05: the record's day is the next one,
+        # whose span (clamped to it) is empty: no activity shown before the day began
+        ("UTC", ENDED_BEFORE_ITS_DAY, ("00:00", "00:00", 0, 0)),
+        ("Europe/London", ENDED_BEFORE_ITS_DAY, ("00:00", "00:00", 0, 0)),
+    ],
+)
+def test_a_span_is_clamped_to_its_day(
+    zone: str, times: tuple[str, str, str], expected: tuple[str, str, int, int]
+) -> None:
+    ts, first, last = times
+    days = UTC if zone == "UTC" else LocalDays(ZoneInfo(zone))
+    pairs = [(A, fact(usage("u", ts, "acme-small", Tokens(input=1), first=first, last=last)))]
     agg = aggregate(dedupe_facts(pairs), scope=Scope(kind="all"), pricer=pricer, days=days)
-    row = agg.by_day["2026-11-16"]
-    assert (row.first, row.last, row.hours) == ("00:00", "24:00", 24)
+    row = agg.by_day[days.day(ts)]
+    assert (row.first, row.last, row.hours, row.seconds) == expected
 
 
 @pytest.mark.parametrize(
@@ -512,19 +526,6 @@ def test_aggregate_leaves_no_reference_cycles(kind: str) -> None:
     finally:
         if enabled:
             gc.enable()
-
-
-def test_a_span_ending_before_its_day_is_no_activity() -> None:
-    """A session ending at 23:50 and committed at 00:05: the record's day is the next one,
-    whose span (clamped to it) is empty: no activity shown before the day began."""
-    for zone in (UTC, LocalDays(ZoneInfo("Europe/London"))):
-        pairs = [
-            (A, fact(usage("u", "2026-11-02T00:05:00Z", "acme-small", Tokens(input=1),
-                           first="2026-11-01T22:00:00Z", last="2026-11-01T23:50:00Z"))),
-        ]  # fmt: skip
-        agg = aggregate(dedupe_facts(pairs), scope=Scope(kind="all"), pricer=pricer, days=zone)
-        row = agg.by_day["2026-11-02"]
-        assert (row.first, row.last, row.hours, row.seconds) == ("00:00", "00:00", 0, 0)
 
 
 def test_days_right_after_a_fall_back_within_an_hour() -> None:
